@@ -1,0 +1,27 @@
+"""ddpm_lib: the code shared by the chapters of *Diffusion, Step by Step*.
+
+One module per idea, named after it:
+
+- :mod:`ddpm_lib.schedules`  β_t and everything derived from it (chapter 1)
+- :mod:`ddpm_lib.forward`    the noising chain q (chapters 1–2)
+- :mod:`ddpm_lib.reverse`    the posterior and p_θ (chapter 4)
+- :mod:`ddpm_lib.models`     the ε-network (chapter 4)
+- :mod:`ddpm_lib.losses`     L_simple and the variational bound (chapter 5)
+- :mod:`ddpm_lib.sampling`   DDPM and DDIM samplers
+- :mod:`ddpm_lib.data`       toy 2D data and a Gaussian mixture
+- :mod:`ddpm_lib.train`      the training loop with EMA
+- :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
+- :mod:`ddpm_lib.plotting`   the book's figure style
+"""
+
+from .data import DATASETS, GaussianMixture, sample_data
+from .forward import q_sample, q_step, q_trajectory
+from .losses import gaussian_kl, gaussian_nll, l_simple, nll_bound, prior_kl, vlb_term
+from .metrics import c2st, evaluate, format_metrics, histogram_js, sliced_wasserstein
+from .models import MLPDenoiser, SinusoidalEmbedding
+from .reverse import log_variance, mean_from_eps, p_step, posterior_mean_variance, predict_x0_from_eps
+from .sampling import ddim_sample, ddim_timesteps, ddpm_sample
+from .schedules import SCHEDULES, Schedule, make_betas
+from .train import TrainResult, torch_threads, train
+
+__version__ = "0.1.0"

@@ -1,0 +1,95 @@
+"""Samplers: ancestral DDPM (chapter 4) and DDIM (Song et al. 2021; chapter 7).
+
+``model`` is any callable ``model(x, t) -> ε̂`` with x: (n, d) and t: (n,) integer
+steps; a trained :class:`~ddpm_lib.models.MLPDenoiser`, or an exact ε-predictor.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .reverse import VARIANCES, p_step, predict_x0_from_eps, split_output
+from .schedules import Schedule
+
+
+def _check_n(n) -> None:
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n (the number of samples) must be an integer ≥ 1, got {n!r}")
+
+
+def _start(n: int, d: int, generator, x_T) -> torch.Tensor:
+    if x_T is None:
+        return torch.randn((n, d), generator=generator)
+    if tuple(x_T.shape) != (n, d):
+        raise ValueError(f"x_T must have shape (n, d) = ({n}, {d}), got {tuple(x_T.shape)}")
+    return x_T
+
+
+@torch.no_grad()
+def ddpm_sample(model, sched: Schedule, n: int, d: int = 2, variance: str = "beta", generator=None,
+                return_trajectory: bool = False, x_T: torch.Tensor | None = None):
+    """Ancestral sampling: x_T ~ N(0, I), then x_{t−1} ~ p_θ(x_{t−1} | x_t) for t = T, …, 1.   (Ho et al. 2020, Alg. 2)
+
+    Returns:
+        x_0 of shape (n, d); with ``return_trajectory``, also a (T + 1, n, d) tensor
+        whose entry t is x_t (entry T is the starting noise, entry 0 the samples).
+    ``x_T`` (n, d) replaces the starting noise, to run several samplers from the same start.
+    """
+    _check_n(n)
+    if variance not in VARIANCES:
+        raise ValueError(f"unknown variance {variance!r}; choose one of {', '.join(VARIANCES)}")
+    x = _start(n, d, generator, x_T)
+    traj = [x]
+    for t in range(sched.T, 0, -1):
+        x = p_step(x, t, model(x, torch.full((n,), t, dtype=torch.long)), sched, variance, generator)
+        traj.append(x)
+    if return_trajectory:
+        return x, torch.stack(traj[::-1])
+    return x
+
+
+def ddim_timesteps(sched: Schedule, steps: int) -> list[int]:
+    """``steps`` evenly spaced steps T = τ_S > … > τ_1 ≥ 1 (then the chain ends at t = 0)."""
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= sched.T:
+        raise ValueError(f"steps must be an integer from 1 to T = {sched.T}, got {steps!r}")
+    taus = torch.linspace(sched.T, 0, steps + 1, dtype=torch.float64)[:-1].round().long()
+    return taus.tolist()
+
+
+@torch.no_grad()
+def ddim_sample(model, sched: Schedule, n: int, steps: int, eta: float = 0.0, d: int = 2, generator=None,
+                return_trajectory: bool = False, x_T: torch.Tensor | None = None):
+    """DDIM sampling over ``steps`` of the T steps (Song et al. 2021, eq. 12).
+
+    From step t to the previous kept step s (ᾱ_s > ᾱ_t; s = 0 at the end, ᾱ_0 = 1):
+
+        x̂_0 = (x_t − √(1−ᾱ_t) ε̂) / √ᾱ_t
+        σ² = η² (1−ᾱ_s)/(1−ᾱ_t) · (1 − ᾱ_t/ᾱ_s)
+        x_s = √ᾱ_s x̂_0 + √(1−ᾱ_s−σ²) ε̂ + σ z
+
+    η = 0 is deterministic given x_T; η = 1 with steps = T is ancestral DDPM with σ_t² = β̃_t.
+    Returns and ``x_T`` as in :func:`ddpm_sample` (the trajectory has steps + 1 entries).
+    """
+    _check_n(n)
+    if not eta >= 0:
+        raise ValueError(f"eta must be ≥ 0, got {eta!r}")
+    taus = ddim_timesteps(sched, steps)
+    x = _start(n, d, generator, x_T)
+    traj = [x]
+    for i, t in enumerate(taus):
+        s = taus[i + 1] if i + 1 < len(taus) else 0
+        tt = torch.full((n,), t, dtype=torch.long)
+        eps, _ = split_output(model(x, tt), d)
+        x0_hat = predict_x0_from_eps(x, tt, eps, sched)
+        ab_t, ab_s = sched.alpha_bar[t], sched.alpha_bar[s]
+        var = eta**2 * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)
+        # In exact arithmetic 1−ᾱ_s−σ² ≥ 0 (equality at η = 1, s = 0); rounding can make it
+        # a tiny negative number whose square root is NaN, so clamp it at zero.
+        dir_coef = (1 - ab_s - var).clamp(min=0).sqrt()
+        x = ab_s.sqrt().to(x.dtype) * x0_hat + dir_coef.to(x.dtype) * eps
+        if var > 0:
+            x = x + var.sqrt().to(x.dtype) * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        traj.append(x)
+    if return_trajectory:
+        return x, torch.stack(traj[::-1])
+    return x
