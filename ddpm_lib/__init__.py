@@ -9,6 +9,7 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.losses`     L_simple and the variational bound (chapter 5)
 - :mod:`ddpm_lib.sampling`   DDPM and DDIM samplers
 - :mod:`ddpm_lib.data`       toy 2D data and a Gaussian mixture
+- :mod:`ddpm_lib.density`    the exact law of each toy data set, its entropy, the ideal denoiser
 - :mod:`ddpm_lib.train`      the training loop with EMA
 - :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
 - :mod:`ddpm_lib.plotting`   the book's figure style
@@ -16,7 +17,8 @@ One module per idea, named after it:
 
 from .data import DATASETS, GaussianMixture, sample_data
 from .forward import q_sample, q_step, q_trajectory
-from .losses import gaussian_kl, gaussian_nll, l_simple, nll_bound, prior_kl, vlb_term
+from .density import entropy, ideal_eps, toy_law
+from .losses import gaussian_kl, gaussian_nll, l_simple, l_vlb, nll_bound, prior_kl, vlb_term, vlb_weights
 from .metrics import c2st, evaluate, format_metrics, histogram_js, sliced_wasserstein
 from .models import MLPDenoiser, SinusoidalEmbedding
 from .reverse import log_variance, mean_from_eps, p_step, posterior_mean_variance, predict_x0_from_eps

@@ -92,3 +92,31 @@ def nll_bound(model, x0: torch.Tensor, sched: Schedule, variance: str = "beta", 
         t = torch.full((x0.shape[0],), step, dtype=torch.long)
         total = total + vlb_term(model, x0, t, sched, variance, generator)
     return total
+
+
+def vlb_weights(sched: Schedule, variance: str = "beta") -> torch.Tensor:
+    """λ_t with L_{t−1} = λ_t ‖ε − ε_θ‖² + C_t for fixed σ_t², shape (T + 1,).   (eq. 5.7; Ho et al. 2020, eq. 12)
+
+        λ_t = β_t² / (2 σ_t² α_t (1 − ᾱ_t))    for t ≥ 2,
+
+    and C_t = (d/2)(log(σ_t²/β̃_t) + β̃_t/σ_t² − 1) does not depend on θ (0 when σ_t² = β̃_t).
+
+    L_simple sets every λ_t to 1. Entry 0 is unused (0) and entry 1, the decoder
+    term, is not a KL: it gets the same formula with σ_1² as the decoder variance.
+    """
+    t = torch.arange(1, sched.T + 1)
+    var = log_variance(t, sched, variance, like=torch.zeros(1, dtype=torch.float64)).exp().squeeze(-1)
+    lam = sched.betas[1:] ** 2 / (2 * var * sched.alphas[1:] * (1 - sched.alpha_bar[1:]))
+    return torch.cat([torch.zeros(1, dtype=torch.float64), lam])
+
+
+def l_vlb(model, x0: torch.Tensor, sched: Schedule, generator=None, variance: str = "beta") -> torch.Tensor:
+    """A one-sample estimate of the whole bound, L_T + T · L_{t−1} with t ~ Uniform{1…T}.   (eq. 5.3)
+
+    Unbiased for E[L_T + Σ_t L_{t−1}] (per point, nats); train with it in place of
+    :func:`l_simple` to minimise the bound itself. Returns a scalar.
+    """
+    check_points(x0, "x0")
+    t = sample_t(x0.shape[0], sched, generator)
+    terms = vlb_term(model, x0, t, sched, variance, generator)
+    return (prior_kl(x0, sched) + sched.T * terms).mean()

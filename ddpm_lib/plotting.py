@@ -33,10 +33,15 @@ def scatter(ax, x, title: str = "", color: str = DATA_COLOR, s: float = 2.0, lim
     ax.set(xlim=lim, ylim=lim, aspect="equal", title=title, xlabel="$x^{(1)}$", ylabel="$x^{(2)}$")
 
 
-def chain_strip(xs, steps, title_fmt: str = "$t = {t}$", color: str = DATA_COLOR, lim=LIM, size: float = 1.8):
-    """A row of scatter plots of points along a chain; ``xs[t]`` is plotted for each t in ``steps``."""
-    fig, axes = plt.subplots(1, len(steps), figsize=(size * len(steps), size + 0.4), sharex=True, sharey=True)
-    for ax, t in zip(np.atleast_1d(axes), steps):
+def chain_strip(xs, steps, title_fmt: str = "$t = {t}$", color: str = DATA_COLOR, lim=LIM, size: float = 1.9,
+                ncols: int = 5):
+    """Scatter plots of points along a chain, ``ncols`` to a row; ``xs[t]`` is plotted for each t in ``steps``."""
+    nrows = -(-len(steps) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, (size + 0.3) * nrows), sharex=True, sharey=True,
+                             squeeze=False)
+    for ax in axes.flat[len(steps):]:
+        ax.axis("off")
+    for ax, t in zip(axes.flat, steps):
         scatter(ax, xs[t], title_fmt.format(t=t), color=color, s=1.0, lim=lim)
         ax.set(xlabel="", ylabel="", xticks=[], yticks=[])
     fig.tight_layout()

@@ -50,16 +50,13 @@ def _shape_integral(name: str, s: torch.Tensor) -> torch.Tensor:
         return s**2 / 2
     if name == "quadratic":
         return s**3 / 3
-    # sigmoid: a logistic ramp; tanh: a fast rise that saturates. Trapezoidal rule on a
-    # fine grid, accurate to ~1e-10.
-    grid = torch.linspace(0.0, 1.0, 100_001, dtype=torch.float64)
     if name == "sigmoid":
-        lo, hi = torch.sigmoid(torch.tensor(-6.0, dtype=torch.float64)), torch.sigmoid(torch.tensor(6.0, dtype=torch.float64))
-        g = (torch.sigmoid(12 * grid - 6) - lo) / (hi - lo)
-    else:
-        g = torch.tanh(3 * grid) / math.tanh(3.0)
-    cum = torch.cat([torch.zeros(1, dtype=torch.float64), torch.cumulative_trapezoid(g, grid)])
-    return cum[torch.round(s * 100_000).long()]
+        # g(s) = (σ(12s − 6) − σ(−6)) / (σ(6) − σ(−6)), a logistic ramp; ∫σ(12u − 6) du = softplus(12u − 6)/12.
+        lo, hi = 1 / (1 + math.exp(6.0)), 1 / (1 + math.exp(-6.0))
+        ramp = (torch.nn.functional.softplus(12 * s - 6) - math.log1p(math.exp(-6.0))) / 12
+        return (ramp - lo * s) / (hi - lo)
+    # tanh: g(s) = tanh(3s)/tanh(3), a fast rise that saturates; ∫tanh(3u) du = log cosh(3u)/3.
+    return torch.log(torch.cosh(3 * s)) / (3 * math.tanh(3.0))
 
 
 def _integrated_rate(name: str, s: torch.Tensor) -> torch.Tensor:
