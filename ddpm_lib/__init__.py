@@ -4,6 +4,8 @@ One module per idea, named after it:
 
 - :mod:`ddpm_lib.schedules`  β_t and everything derived from it (chapter 1)
 - :mod:`ddpm_lib.forward`    the noising chain q (chapters 1–2)
+- :mod:`ddpm_lib.moments`    means and covariances compared in standard errors (chapter 2)
+- :mod:`ddpm_lib.langevin`   Langevin and annealed Langevin sampling (chapter 3)
 - :mod:`ddpm_lib.reverse`    the posterior and p_θ (chapter 4)
 - :mod:`ddpm_lib.models`     the ε-network (chapter 4)
 - :mod:`ddpm_lib.losses`     L_simple and the variational bound (chapter 5)
@@ -13,13 +15,16 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.train`      the training loop with EMA
 - :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
 - :mod:`ddpm_lib.plotting`   the book's figure style
+- :mod:`ddpm_lib.animation`  reverse-chain animations that play offline (chapter 4)
 """
 
 from .data import DATASETS, GaussianMixture, sample_data
 from .forward import q_sample, q_step, q_trajectory
 from .density import entropy, ideal_eps, toy_law
+from .langevin import annealed_langevin, annealed_langevin_sample, langevin, langevin_step, score_from_eps
 from .losses import gaussian_kl, gaussian_nll, l_simple, l_vlb, nll_bound, prior_kl, vlb_term, vlb_weights
 from .metrics import c2st, evaluate, format_metrics, histogram_js, sliced_wasserstein
+from .moments import moment_gap
 from .models import MLPDenoiser, SinusoidalEmbedding
 from .reverse import log_variance, mean_from_eps, p_step, posterior_mean_variance, predict_x0_from_eps
 from .sampling import ddim_sample, ddim_timesteps, ddpm_sample

@@ -1,6 +1,13 @@
-"""Input checks shared by the modules: clear errors on bad shapes."""
+"""Input checks shared by the modules: clear errors on bad shapes and counts."""
+
+import numbers
 
 import torch
+
+
+def is_count(n, minimum: int = 1) -> bool:
+    """True for an integer (Python or numpy, not bool) ≥ ``minimum``."""
+    return isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= minimum
 
 
 def check_points(x: torch.Tensor, name: str = "x") -> torch.Tensor:

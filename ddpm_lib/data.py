@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from sklearn.datasets import make_s_curve, make_swiss_roll
 
+from ._checks import is_count
+
 #: Noise added by each generator, in the units of the raw (unstandardised) data.
 NOISE = {"swiss_roll": 0.5, "moons": 0.05, "s_curve": 0.1}
 DATASETS = tuple(NOISE)
@@ -69,7 +71,7 @@ def sample_data(name: str, n: int, seed: int) -> torch.Tensor:
     """
     if name not in _RAW:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_count(n):
         raise ValueError(f"n must be an integer ≥ 1, got {n!r}")
     mean, std = standardisation(name)
     raw = _RAW[name](n, np.random.default_rng(seed))

@@ -42,14 +42,20 @@ def c2st(samples, reference, k: int = 10, folds: int = 5, seed: int = 0) -> floa
 def histogram_js(samples, reference, bins: int = HIST_BINS, lim=HIST_RANGE) -> float:
     """Jensen–Shannon divergence (nats, in [0, ln 2]) between 2D histograms of two point sets.
 
-    Points outside the window fall in no bin; draw ``reference`` large, so that
-    this measures ``samples`` and not the reference's own noise. Sensitive to
-    blur, which moves mass off a thin curve into its neighbouring bins.
+    ``bins`` × ``bins`` cells over the window ``lim``², plus one cell for every point
+    outside it (so a sampler that throws points far away is charged for them).
+    Draw ``reference`` large, so that this measures ``samples`` and not the
+    reference's own noise. Sensitive to blur, which moves mass off a thin curve
+    into its neighbouring cells.
     """
     edges = np.linspace(*lim, bins + 1)
-    p = np.histogram2d(*_np(samples).T, bins=[edges, edges])[0].ravel()
-    q = np.histogram2d(*_np(reference).T, bins=[edges, edges])[0].ravel()
-    p, q = p / p.sum(), q / q.sum()
+
+    def hist(x):
+        x = _np(x)
+        inside = np.histogram2d(*x.T, bins=[edges, edges])[0].ravel()
+        return np.append(inside, len(x) - inside.sum()) / len(x)
+
+    p, q = hist(samples), hist(reference)
     m = 0.5 * (p + q)
 
     def kl(a):

@@ -65,7 +65,7 @@ def log_variance(t, sched: Schedule, variance: str, v: torch.Tensor | None = Non
     if variance not in VARIANCES:
         raise ValueError(f"unknown variance {variance!r}; choose one of {', '.join(VARIANCES)}")
     like = like if like is not None else torch.zeros(1, dtype=torch.float32)
-    t = torch.as_tensor(t)
+    t = sched.check_t(t)
     log_beta = sched.at("betas", t, like).log()
     # β̃_1 = 0 has no logarithm; clip it to β̃_2 (or β_1 when T = 1).
     clipped = sched.posterior_variance.clone()
@@ -98,15 +98,15 @@ def p_step(xt: torch.Tensor, t: int, model_out: torch.Tensor, sched: Schedule, v
     added there would only blur the samples.
 
     Args:
-        xt: shape (n, d); t: a single step in 1…T; model_out: ε_θ(x_t, t), shape (n, d),
-        or (n, 2d) for variance="learned".
+        xt: shape (n, d); t: steps in 1…T, shape (n,) or a single int; model_out: ε_θ(x_t, t),
+        shape (n, d), or (n, 2d) for variance="learned".
     """
     check_points(xt, "xt")
     eps, v = split_output(model_out, xt.shape[1])
     tt = sched.check_t(check_steps(t, xt))
     mean = mean_from_eps(xt, tt, eps, sched)
-    if int(tt[0]) == 1:
+    if bool((tt == 1).all()):
         return mean
     log_var = log_variance(tt, sched, variance, v, like=xt)
     z = torch.randn(xt.shape, generator=generator, dtype=xt.dtype)
-    return mean + (0.5 * log_var).exp() * z
+    return torch.where(tt[:, None] == 1, mean, mean + (0.5 * log_var).exp() * z)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import torch
 
+from ._checks import is_count
 from .reverse import VARIANCES, p_step, predict_x0_from_eps, split_output
 from .schedules import Schedule
 
 
 def _check_n(n) -> None:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_count(n):
         raise ValueError(f"n (the number of samples) must be an integer ≥ 1, got {n!r}")
 
 
@@ -50,7 +51,7 @@ def ddpm_sample(model, sched: Schedule, n: int, d: int = 2, variance: str = "bet
 
 def ddim_timesteps(sched: Schedule, steps: int) -> list[int]:
     """``steps`` evenly spaced steps T = τ_S > … > τ_1 ≥ 1 (then the chain ends at t = 0)."""
-    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= sched.T:
+    if not is_count(steps) or steps > sched.T:
         raise ValueError(f"steps must be an integer from 1 to T = {sched.T}, got {steps!r}")
     taus = torch.linspace(sched.T, 0, steps + 1, dtype=torch.float64)[:-1].round().long()
     return taus.tolist()
@@ -68,6 +69,8 @@ def ddim_sample(model, sched: Schedule, n: int, steps: int, eta: float = 0.0, d:
         x_s = √ᾱ_s x̂_0 + √(1−ᾱ_s−σ²) ε̂ + σ z
 
     η = 0 is deterministic given x_T; η = 1 with steps = T is ancestral DDPM with σ_t² = β̃_t.
+    η > 1 is accepted but leaves the family of eq. 12: once σ² exceeds 1−ᾱ_s the
+    direction term is clamped to zero (rather than taking the root of a negative number).
     Returns and ``x_T`` as in :func:`ddpm_sample` (the trajectory has steps + 1 entries).
     """
     _check_n(n)

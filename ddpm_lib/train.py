@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import check_points
+from ._checks import check_points, is_count
 from .losses import l_simple
 from .schedules import Schedule
 
@@ -26,7 +26,7 @@ from .schedules import Schedule
 @contextmanager
 def torch_threads(n: int):
     """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+    if not is_count(n):
         raise ValueError(f"the number of threads must be an integer ≥ 1, got {n!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(n)
@@ -73,7 +73,7 @@ def train(model: torch.nn.Module, data: torch.Tensor, sched: Schedule, steps: in
     with it. The same ``seed`` and initial weights give the same result.
     """
     check_points(data, "data")
-    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+    if not is_count(steps):
         raise ValueError(f"steps must be an integer ≥ 1, got {steps!r}")
     if not 0 <= ema_decay < 1:
         raise ValueError(f"ema_decay must lie in [0, 1), got {ema_decay!r}")
