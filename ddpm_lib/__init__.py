@@ -12,6 +12,9 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.sampling`   DDPM and DDIM samplers
 - :mod:`ddpm_lib.data`       toy 2D data and a Gaussian mixture
 - :mod:`ddpm_lib.density`    the exact law of each toy data set, its entropy, the ideal denoiser
+- :mod:`ddpm_lib.ideal`      the ideal denoiser by one matrix product, for sweeps over T (chapter 5)
+- :mod:`ddpm_lib.bound`      the variational bound term by term (chapter 5)
+- :mod:`ddpm_lib.importance` L_vlb with importance-sampled steps (chapter 5)
 - :mod:`ddpm_lib.train`      the training loop with EMA
 - :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
 - :mod:`ddpm_lib.plotting`   the book's figure style
