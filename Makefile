@@ -1,6 +1,7 @@
 # Two entry points, both starting from a fresh clone:
 #   make book   set up .venv, build the book into _build/html (executing every notebook)
-#   make test   set up .venv, run the unit tests and every notebook (nbval), then build the book
+#   make test   set up .venv, run the unit tests and every notebook (nbval), build the book,
+#               then run the benchmark's smoke test
 # See README.md.
 
 PYTHON ?= python3
@@ -14,7 +15,7 @@ export OMP_NUM_THREADS=1
 export MKL_NUM_THREADS=1
 export OPENBLAS_NUM_THREADS=1
 
-.PHONY: setup book test unit clean
+.PHONY: setup book test unit benchmark-quick clean
 
 setup: $(VENV)/.installed
 
@@ -35,7 +36,11 @@ book: setup
 unit: setup
 	$(PY) -m pytest -n 2 --dist loadscope --nbval-lax
 
-test: unit book
+# The benchmark's smoke run (its full run is `$(PY) tools/benchmark.py`; see README.md).
+benchmark-quick: setup
+	$(PY) tools/benchmark.py --quick --out _build/benchmark-quick.json
+
+test: unit book benchmark-quick
 
 clean:
 	rm -rf _build
