@@ -27,7 +27,7 @@ import torch
 import ddpm_lib as dl
 from ddpm_lib.density import entropy, ideal_eps, toy_law
 
-FULL = dict(schedule="sigmoid", T=100, steps=5000, batch_size=512, lr=3e-3, n=2000, draws=5, nll_points=2000,
+FULL = dict(schedule="sigmoid", T=100, steps=8000, batch_size=512, lr=3e-3, n=2000, draws=5, nll_points=2000,
             ddim_steps=(10, 20, 50))
 QUICK = dict(schedule="sigmoid", T=50, steps=1500, batch_size=256, lr=3e-3, n=1000, draws=2, nll_points=200,
              ddim_steps=(5, 10))
