@@ -19,6 +19,7 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
 - :mod:`ddpm_lib.plotting`   the book's figure style
 - :mod:`ddpm_lib.animation`  reverse-chain animations that play offline (chapter 4)
+- :mod:`ddpm_lib.benchmark`  the book's settings and measurements (chapter 6, tools/benchmark.py)
 """
 
 from .data import DATASETS, GaussianMixture, sample_data

@@ -175,6 +175,38 @@ def test_thread_count_is_set_during_training_and_restored():
     assert torch.get_num_threads() == before
 
 
+def test_snapshots_are_the_ema_after_the_requested_steps():
+    """snapshot_at=(k, …) keeps a copy of the EMA model after step k: the snapshot at the last step equals
+    the returned model (but is a separate copy); the one after step 3 equals the EMA recomputed by hand
+    from the raw weights recorded before steps 1–3 and after step 3; their times increase.
+    Rounding allowance as in the EMA test: 4·steps·eps₃₂·max|θ|."""
+    init = _small_model()
+    res = _train(copy.deepcopy(init), steps=6, snapshot_at=(3, 6))
+    assert [s[0] for s in res.snapshots] == [3, 6]
+    assert 0 < res.snapshots[0][1] < res.snapshots[1][1] <= res.seconds
+    last = res.snapshots[1][2]
+    assert last is not res.model
+    assert all(torch.equal(p, q) for p, q in zip(last.parameters(), res.model.parameters()))
+    first = res.snapshots[0][2]
+    assert not all(torch.equal(p, q) for p, q in zip(first.parameters(), last.parameters()))
+    # Replaying the first three steps by hand from the same start reproduces the step-3 snapshot.
+    record = []
+    replay = _train(copy.deepcopy(init), steps=6, snapshot_at=(3,), loss_fn=_recording_loss(record))
+    ema = [p.clone() for p in record[0]]
+    for theta in record[1:4]:
+        ema = [0.9 * e + 0.1 * p for e, p in zip(ema, theta)]
+    for e, got in zip(ema, replay.snapshots[0][2].parameters()):
+        assert (got - e).abs().max().item() <= 12 * torch.finfo(torch.float32).eps * max(1.0, e.abs().max().item())
+    assert _train(_small_model(), steps=4).snapshots == []
+
+
+@pytest.mark.parametrize("snapshot_at", [(0,), (7,), (2.5,), (True,)])
+def test_snapshot_steps_must_lie_in_the_run(snapshot_at):
+    """A snapshot step must be an integer from 1 to steps."""
+    with pytest.raises(ValueError, match=r"snapshot_at must hold integer steps from 1 to steps = 6"):
+        _train(_small_model(), steps=6, snapshot_at=snapshot_at)
+
+
 @pytest.mark.parametrize("kw, match", [
     (dict(steps=0), r"steps must be an integer ≥ 1"),
     (dict(steps=2.5), r"steps must be an integer ≥ 1"),

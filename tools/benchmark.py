@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import time
 from pathlib import Path
@@ -25,16 +24,7 @@ from pathlib import Path
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.density import entropy, ideal_eps, toy_law
-
-FULL = dict(schedule="sigmoid", T=100, steps=8000, batch_size=512, lr=3e-3, n=2000, draws=5, nll_points=2000,
-            ddim_steps=(10, 20, 50))
-QUICK = dict(schedule="sigmoid", T=50, steps=1500, batch_size=256, lr=3e-3, n=1000, draws=2, nll_points=200,
-             ddim_steps=(5, 10))
-
-
-def _mean_se(x: torch.Tensor) -> tuple[float, float]:
-    return float(x.mean()), float(x.std() / math.sqrt(len(x)))
+from ddpm_lib.benchmark import QUICK, SETTINGS, mean_metrics, nll_table, schedule_for, train_on
 
 
 def _timed(fn):
@@ -44,25 +34,14 @@ def _timed(fn):
 
 
 def run_one(name: str, cfg: dict, seed: int = 0) -> dict:
-    sched = dl.Schedule.named(cfg["schedule"], cfg["T"])
-    data = dl.sample_data(name, 20_000, seed=seed)
-    torch.manual_seed(seed)
-    result = dl.train(dl.MLPDenoiser(), data, sched, steps=cfg["steps"], batch_size=cfg["batch_size"], lr=cfg["lr"],
-                      seed=seed, progress=False)
-    draw = lambda n, s: dl.sample_data(name, n, s)
+    sched = schedule_for(cfg)
+    result = train_on(name, cfg, seed=seed)
     gen = torch.Generator().manual_seed(seed + 1)
-    scores = []
-    for k in range(cfg["draws"]):
-        samples = dl.ddpm_sample(result.model, sched, cfg["n"], generator=gen)
-        scores.append(dl.evaluate(samples, draw, seed=100 + k))
-    metrics = {key: sum(s[key] for s in scores) / len(scores) for key in scores[0]}
-
-    held_out = dl.sample_data(name, cfg["nll_points"], seed=seed + 7).double()
-    model64 = result.model.double()
-    model_nll = dl.nll_bound(model64, held_out, sched, generator=torch.Generator().manual_seed(3))
-    result.model.float()
-    ideal_nll = dl.nll_bound(ideal_eps(toy_law(name), sched), held_out, sched, generator=torch.Generator().manual_seed(3))
-
+    metrics = mean_metrics(lambda: dl.ddpm_sample(result.model, sched, cfg["n"], generator=gen), name, cfg["draws"])
+    ddim = {}
+    for steps in cfg["ddim_steps"]:
+        ddim[steps] = mean_metrics(lambda: dl.ddim_sample(result.model, sched, cfg["n"], steps, generator=gen),
+                                   name, cfg["draws"])
     timing = {}
     with dl.torch_threads(1):
         _, timing[f"ddpm_{sched.T}"] = _timed(lambda: dl.ddpm_sample(result.model, sched, cfg["n"], generator=gen))
@@ -70,10 +49,8 @@ def run_one(name: str, cfg: dict, seed: int = 0) -> dict:
             _, timing[f"ddim_{steps}"] = _timed(lambda: dl.ddim_sample(result.model, sched, cfg["n"], steps, generator=gen))
     return {
         "dataset": name, "steps": cfg["steps"], "train_seconds": result.seconds, "threads": result.threads,
-        **metrics,
-        "nll_bound": _mean_se(model_nll), "ideal_nll_bound": _mean_se(ideal_nll),
-        "nll_gap_to_ideal": _mean_se(model_nll - ideal_nll), "entropy": entropy(toy_law(name)),
-        "sampling_seconds": timing,
+        **metrics, **nll_table(result.model, name, sched, cfg["nll_points"], seed=seed + 7),
+        "ddim_metrics": {str(k): v for k, v in ddim.items()}, "sampling_seconds": timing,
     }
 
 
@@ -87,6 +64,10 @@ def print_table(rows: list[dict], cfg: dict) -> None:
         print(f"{r['dataset']:<11}{r['train_seconds']:8.1f}{r['threads']:4d}{r['c2st']:7.3f}{r['c2st_floor']:7.3f}"
               f"{r['js']:8.4f}{r['js_floor']:8.4f}{r['sw1']:8.4f}{r['sw1_floor']:8.4f}"
               f"{r['nll_bound'][0]:8.3f}{r['ideal_nll_bound'][0]:8.3f}{r['nll_gap_to_ideal'][0]:7.3f}{r['entropy']:7.3f}")
+    print("DDIM (η = 0) at a few step counts, C2ST / JS / SW1 (DDPM uses all T steps):")
+    for r in rows:
+        print(f"  {r['dataset']:<11}" + "  ".join(f"{k} steps {m['c2st']:.3f} / {m['js']:.4f} / {m['sw1']:.4f}"
+                                              for k, m in r["ddim_metrics"].items()))
     print("sampling seconds for", cfg["n"], "samples:")
     for r in rows:
         print(f"  {r['dataset']:<11}" + "  ".join(f"{k} {v:.2f}" for k, v in r["sampling_seconds"].items()))
@@ -98,7 +79,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", type=Path, default=Path("benchmark_results/benchmark.json"), help="where to write JSON")
     parser.add_argument("--datasets", nargs="+", default=list(dl.DATASETS), choices=list(dl.DATASETS))
     args = parser.parse_args(argv)
-    cfg = QUICK if args.quick else FULL
+    cfg = QUICK if args.quick else SETTINGS
     torch.set_num_threads(1)
     rows = [run_one(name, cfg) for name in args.datasets]
     print_table(rows, cfg)

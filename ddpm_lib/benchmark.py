@@ -1,0 +1,92 @@
+"""The book's benchmark: train with the book's settings, then measure (chapter 6, ``tools/benchmark.py``).
+
+One place for the settings and the measurements that chapter 6 shows and that
+``tools/benchmark.py`` prints, so that the two cannot drift apart.
+Every function is seeded; nothing here asserts a wall-clock time.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .bound import bound_terms
+from .data import sample_data
+from .density import entropy, toy_law
+from .ideal import ideal_eps_shared
+from .losses import nll_bound
+from .metrics import evaluate
+from .models import MLPDenoiser
+from .schedules import Schedule
+from .train import TrainResult, train
+
+#: The book's settings: the sigmoid schedule of chapter 1 with T = 100, 8000 Adam steps of
+#: batch 512, each metric the mean over ``draws`` draws of ``n`` samples, the bound on
+#: ``nll_points`` held-out points.
+SETTINGS = dict(schedule="sigmoid", T=100, steps=8000, batch_size=512, lr=3e-3, n=2000, draws=5, nll_points=2000,
+                ddim_steps=(10, 20, 50))
+#: Tiny settings for a smoke run (``tools/benchmark.py --quick``).
+QUICK = dict(schedule="sigmoid", T=50, steps=1500, batch_size=256, lr=3e-3, n=1000, draws=2, nll_points=200,
+             ddim_steps=(5, 10))
+
+
+def mean_se(x) -> tuple[float, float]:
+    """The mean of the values ``x`` and its standard error s/√n."""
+    x = torch.as_tensor(x, dtype=torch.float64).flatten()
+    return x.mean().item(), x.std().item() / math.sqrt(len(x))
+
+
+def schedule_for(cfg: dict) -> Schedule:
+    """The schedule named in ``cfg`` (``schedule`` and ``T``)."""
+    return Schedule.named(cfg["schedule"], cfg["T"])
+
+
+def train_on(name: str, cfg: dict = SETTINGS, seed: int = 0, snapshot_at=(), progress: bool = False) -> TrainResult:
+    """Train a fresh :class:`MLPDenoiser` on 20 000 points of data set ``name`` with the settings ``cfg``."""
+    data = sample_data(name, 20_000, seed=seed)
+    torch.manual_seed(seed)   # the initial weights
+    return train(MLPDenoiser(), data, schedule_for(cfg), steps=cfg["steps"], batch_size=cfg["batch_size"],
+                 lr=cfg["lr"], seed=seed, progress=progress, desc=name, snapshot_at=snapshot_at)
+
+
+def mean_metrics(sampler, name: str, draws: int, seed: int = 100) -> dict:
+    """Each metric of :func:`ddpm_lib.metrics.evaluate`, averaged over ``draws`` calls of ``sampler()``.
+
+    ``sampler()`` returns a fresh (n, 2) set of samples; each is compared with fresh data
+    (draw k uses test sets seeded by ``seed + k``), and so is the floor.
+    """
+    draw = lambda n, s: sample_data(name, n, s)
+    scores = [evaluate(sampler(), draw, seed=seed + k) for k in range(draws)]
+    return {key: sum(s[key] for s in scores) / draws for key in scores[0]}
+
+
+def nll_table(model, name: str, sched: Schedule, n: int, seed: int = 7) -> dict:
+    """The bound (σ_t² = β_t) of ``model`` and of the ideal denoiser on the same ``n`` held-out points, in nats.
+
+    Returns (mean, standard error) pairs for the model, the ideal denoiser and their
+    difference (the same draws of x_t for both, so the difference is precise), and the
+    exact entropy of the data. The model is evaluated in float64.
+    """
+    x0 = sample_data(name, n, seed=seed).double()
+    model64 = model.double()
+    try:
+        ours = nll_bound(model64, x0, sched, generator=torch.Generator().manual_seed(3))
+    finally:
+        model.float()
+    ideal = nll_bound(ideal_eps_shared(toy_law(name), sched), x0, sched, generator=torch.Generator().manual_seed(3))
+    return {"nll_bound": mean_se(ours), "ideal_nll_bound": mean_se(ideal), "nll_gap_to_ideal": mean_se(ours - ideal),
+            "entropy": entropy(toy_law(name))}
+
+
+def ideal_bound(name: str, sched: Schedule, n: int, variance: str = "beta", seed: int = 7, first: int = 5,
+                repeats: int = 20) -> torch.Tensor:
+    """The ideal denoiser's bound per point (n,) on ``n`` held-out points, in nats.
+
+    The first ``first`` terms, whose weights are largest, average ``repeats`` draws of x_t
+    (:func:`ddpm_lib.bound.bound_terms`); responsibilities in float32 keep T = 1000 cheap.
+    """
+    x0 = sample_data(name, n, seed=seed).double()
+    eps = ideal_eps_shared(toy_law(name), sched, dtype=torch.float32)
+    return bound_terms(eps, x0, sched, variance, generator=torch.Generator().manual_seed(3), first=first,
+                       repeats=repeats).sum(1)

@@ -1,0 +1,79 @@
+"""Tests of ddpm_lib.benchmark, the measurements shared by chapter 6 and tools/benchmark.py.
+
+References: the metric floors (fresh data scored as samples must sit at its floor), the bound of
+ddpm_lib.losses.nll_bound evaluated directly, and the exact entropy of ddpm_lib.density.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ddpm_lib import MLPDenoiser, Schedule, entropy, nll_bound, sample_data, toy_law
+from ddpm_lib.benchmark import QUICK, SETTINGS, ideal_bound, mean_metrics, mean_se, nll_table, schedule_for, train_on
+from ddpm_lib.ideal import ideal_eps_shared
+
+
+def test_settings_reach_noise_and_name_the_schedule():
+    """Both settings build a schedule that ends at pure noise (ᾱ_T < 1e-4) with the T they name."""
+    for cfg in (SETTINGS, QUICK):
+        sched = schedule_for(cfg)
+        assert sched.T == cfg["T"] and sched.alpha_bar[-1] < 1e-4
+
+
+def test_mean_se():
+    """Mean and standard error s/√n of a known sample."""
+    m, se = mean_se([1.0, 2.0, 3.0, 4.0])
+    assert m == 2.5 and abs(se - (5 / 3) ** 0.5 / 2) < 1e-12
+
+
+def test_mean_metrics_of_fresh_data_sit_at_the_floor_and_a_shift_does_not():
+    """Fresh data as 'samples' score like the floor (each metric within a small margin of it, averaged
+    over 4 draws); the same data shifted by 0.3 score far above it (SW1 > 3× the floor, C2ST > 0.6)."""
+    seeds = iter(range(500, 600))
+    fresh = mean_metrics(lambda: sample_data("moons", 1000, next(seeds)), "moons", draws=4)
+    assert abs(fresh["c2st"] - fresh["c2st_floor"]) < 0.04
+    assert fresh["sw1"] < 1.6 * fresh["sw1_floor"] and fresh["js"] < 1.5 * fresh["js_floor"]
+    shifted = mean_metrics(lambda: sample_data("moons", 1000, next(seeds)) + 0.3, "moons", draws=4)
+    assert shifted["sw1"] > 3 * shifted["sw1_floor"] and shifted["c2st"] > 0.6
+
+
+def test_nll_table_matches_the_bound_and_the_entropy():
+    """nll_table reports nll_bound of the model and of the ideal denoiser on the same held-out points
+    (recomputed here directly), their difference, and the exact entropy; the model is left in float32."""
+    sched = Schedule.named("sigmoid", 10)
+    torch.manual_seed(0)
+    model = MLPDenoiser(hidden=16, depth=1)
+    table = nll_table(model, "moons", sched, n=50, seed=3)
+    x0 = sample_data("moons", 50, seed=3).double()
+    ours = nll_bound(model.double(), x0, sched, generator=torch.Generator().manual_seed(3))
+    model.float()
+    ideal = nll_bound(ideal_eps_shared(toy_law("moons"), sched), x0, sched, generator=torch.Generator().manual_seed(3))
+    assert abs(table["nll_bound"][0] - ours.mean().item()) < 1e-4
+    assert abs(table["ideal_nll_bound"][0] - ideal.mean().item()) < 1e-9
+    assert abs(table["nll_gap_to_ideal"][0] - (ours - ideal).mean().item()) < 1e-4
+    assert table["entropy"] == entropy(toy_law("moons"))
+    assert next(model.parameters()).dtype == torch.float32
+    # An untrained network is far worse than the best possible denoiser.
+    assert table["nll_gap_to_ideal"][0] > 10 * table["nll_gap_to_ideal"][1]
+
+
+def test_ideal_bound_with_no_repeats_is_the_plain_bound():
+    """With first=0 the ideal bound is nll_bound of the (float32) ideal denoiser, same draws; with repeats
+    the mean moves by no more than the noise, and it lies above the entropy (a bound on −log p)."""
+    sched = Schedule.named("sigmoid", 20)
+    plain = ideal_bound("s_curve", sched, n=400, first=0)
+    x0 = sample_data("s_curve", 400, seed=7).double()
+    direct = nll_bound(ideal_eps_shared(toy_law("s_curve"), sched, dtype=torch.float32), x0, sched,
+                       generator=torch.Generator().manual_seed(3))
+    assert torch.allclose(plain, direct, atol=1e-9)
+    repeated = ideal_bound("s_curve", sched, n=400, first=5, repeats=10)
+    m, se = mean_se(repeated - plain)
+    assert abs(m) < 4 * se + 1e-3
+    assert mean_se(repeated)[0] > entropy(toy_law("s_curve"))
+
+
+def test_train_on_uses_the_settings_and_is_reproducible():
+    """train_on trains with the steps and batch of the settings it is given, reproducibly."""
+    cfg = dict(QUICK, steps=5, batch_size=32)
+    a, b = train_on("moons", cfg), train_on("moons", cfg)
+    assert a.config["steps"] == 5 and a.config["batch_size"] == 32 and torch.equal(a.losses, b.losses)
