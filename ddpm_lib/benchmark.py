@@ -8,6 +8,7 @@ Every function is seeded; nothing here asserts a wall-clock time.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import torch
 
@@ -18,6 +19,7 @@ from .ideal import ideal_eps_shared
 from .losses import nll_bound
 from .metrics import evaluate
 from .models import MLPDenoiser
+from .sampling import ddpm_sample
 from .schedules import Schedule
 from .train import TrainResult, train
 
@@ -54,11 +56,43 @@ def mean_metrics(sampler, name: str, draws: int, seed: int = 100) -> dict:
     """Each metric of :func:`ddpm_lib.metrics.evaluate`, averaged over ``draws`` calls of ``sampler()``.
 
     ``sampler()`` returns a fresh (n, 2) set of samples; each is compared with fresh data
-    (draw k uses test sets seeded by ``seed + k``), and so is the floor.
+    (draw k uses test sets seeded by ``seed + k``), and so is the floor. Besides the means
+    (keys c2st, c2st_floor, js, …), the result holds their standard errors over the
+    draws (keys c2st_se, c2st_floor_se, …; NaN for a single draw).
     """
     draw = lambda n, s: sample_data(name, n, s)
     scores = [evaluate(sampler(), draw, seed=seed + k) for k in range(draws)]
-    return {key: sum(s[key] for s in scores) / draws for key in scores[0]}
+    out = {}
+    for key in scores[0]:
+        values = torch.tensor([s[key] for s in scores], dtype=torch.float64)
+        out[key] = values.mean().item()
+        out[f"{key}_se"] = (values.std() / math.sqrt(draws)).item() if draws > 1 else math.nan
+    return out
+
+
+def ddpm_quality(model, name: str, cfg: dict = SETTINGS, seed: int = 0):
+    """The benchmark's sample quality: :func:`mean_metrics` over ``cfg["draws"]`` DDPM draws of ``cfg["n"]`` samples.
+
+    Seeded as in ``tools/benchmark.py``, so chapter 6 and the benchmark report the same
+    numbers. Returns (metrics, the reverse chain of the first draw, shape (T + 1, n, 2)).
+    """
+    sched = schedule_for(cfg)
+    gen = torch.Generator().manual_seed(seed + 1)
+    chains = []
+
+    def sampler():
+        x, chain = ddpm_sample(model, sched, cfg["n"], generator=gen, return_trajectory=True)
+        if not chains:
+            chains.append(chain)
+        return x
+
+    return mean_metrics(sampler, name, cfg["draws"]), chains[0]
+
+
+@lru_cache(maxsize=None)
+def data_entropy(name: str) -> float:
+    """The exact entropy of data set ``name`` in nats (:func:`ddpm_lib.density.entropy`), computed once."""
+    return entropy(toy_law(name))
 
 
 def nll_table(model, name: str, sched: Schedule, n: int, seed: int = 7) -> dict:
@@ -76,7 +110,7 @@ def nll_table(model, name: str, sched: Schedule, n: int, seed: int = 7) -> dict:
         model.float()
     ideal = nll_bound(ideal_eps_shared(toy_law(name), sched), x0, sched, generator=torch.Generator().manual_seed(3))
     return {"nll_bound": mean_se(ours), "ideal_nll_bound": mean_se(ideal), "nll_gap_to_ideal": mean_se(ours - ideal),
-            "entropy": entropy(toy_law(name))}
+            "entropy": data_entropy(name)}
 
 
 def ideal_bound(name: str, sched: Schedule, n: int, variance: str = "beta", seed: int = 7, first: int = 5,

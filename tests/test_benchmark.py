@@ -6,10 +6,13 @@ ddpm_lib.losses.nll_bound evaluated directly, and the exact entropy of ddpm_lib.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ddpm_lib import MLPDenoiser, Schedule, entropy, nll_bound, sample_data, toy_law
-from ddpm_lib.benchmark import QUICK, SETTINGS, ideal_bound, mean_metrics, mean_se, nll_table, schedule_for, train_on
+from ddpm_lib import MLPDenoiser, Schedule, entropy, evaluate, nll_bound, sample_data, toy_law
+from ddpm_lib.benchmark import (QUICK, SETTINGS, ddpm_quality, ideal_bound, mean_metrics, mean_se, nll_table,
+                                schedule_for, train_on)
 from ddpm_lib.ideal import ideal_eps_shared
 
 
@@ -77,3 +80,30 @@ def test_train_on_uses_the_settings_and_is_reproducible():
     cfg = dict(QUICK, steps=5, batch_size=32)
     a, b = train_on("moons", cfg), train_on("moons", cfg)
     assert a.config["steps"] == 5 and a.config["batch_size"] == 32 and torch.equal(a.losses, b.losses)
+
+
+def test_mean_metrics_standard_errors():
+    """The _se keys are the standard errors s/√k of each metric over the k draws (recomputed here from
+    evaluate on the same draws); a single draw has no standard error (NaN)."""
+    draws = [sample_data("s_curve", 500, 700 + k) for k in range(3)]
+    it = iter(draws)
+    got = mean_metrics(lambda: next(it), "s_curve", draws=3, seed=40)
+    each = [evaluate(x, lambda n, s: sample_data("s_curve", n, s), seed=40 + k) for k, x in enumerate(draws)]
+    for key in ("c2st", "js", "sw1", "sw1_floor"):
+        values = torch.tensor([e[key] for e in each], dtype=torch.float64)
+        assert abs(got[key] - values.mean().item()) < 1e-12
+        assert abs(got[f"{key}_se"] - values.std().item() / 3**0.5) < 1e-12
+    one = mean_metrics(lambda: draws[0], "s_curve", draws=1, seed=40)
+    assert math.isnan(one["sw1_se"]) and one["sw1"] == each[0]["sw1"]
+
+
+def test_ddpm_quality_returns_the_first_chain_and_scores_the_ideal_denoiser_at_the_floor():
+    """ddpm_quality samples cfg["draws"] times; the chain it returns has T + 1 entries, starts from noise
+    (entry T has mean ≈ 0 and variance ≈ 1) and ends at samples that score like data. With the ideal
+    denoiser as the model, C2ST is within 0.05 of its floor."""
+    cfg = dict(QUICK, n=800, draws=2)
+    sched = schedule_for(cfg)
+    metrics, chain = ddpm_quality(ideal_eps_shared(toy_law("moons"), sched), "moons", cfg)
+    assert chain.shape == (cfg["T"] + 1, 800, 2)
+    assert chain[-1].mean(0).abs().max() < 0.15 and (chain[-1].var(0) - 1).abs().max() < 0.15
+    assert abs(metrics["c2st"] - metrics["c2st_floor"]) < 0.05 and "c2st_se" in metrics

@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib.benchmark import QUICK, SETTINGS, mean_metrics, nll_table, schedule_for, train_on
+from ddpm_lib.benchmark import QUICK, SETTINGS, ddpm_quality, mean_metrics, nll_table, schedule_for, train_on
 
 
 def _timed(fn):
@@ -36,8 +36,8 @@ def _timed(fn):
 def run_one(name: str, cfg: dict, seed: int = 0) -> dict:
     sched = schedule_for(cfg)
     result = train_on(name, cfg, seed=seed)
-    gen = torch.Generator().manual_seed(seed + 1)
-    metrics = mean_metrics(lambda: dl.ddpm_sample(result.model, sched, cfg["n"], generator=gen), name, cfg["draws"])
+    metrics, _ = ddpm_quality(result.model, name, cfg, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 2)
     ddim = {}
     for steps in cfg["ddim_steps"]:
         ddim[steps] = mean_metrics(lambda: dl.ddim_sample(result.model, sched, cfg["n"], steps, generator=gen),
