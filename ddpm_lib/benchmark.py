@@ -44,9 +44,14 @@ def schedule_for(cfg: dict) -> Schedule:
     return Schedule.named(cfg["schedule"], cfg["T"])
 
 
+def training_data(name: str, seed: int = 0) -> torch.Tensor:
+    """The 20 000 training points of data set ``name`` that :func:`train_on` uses."""
+    return sample_data(name, 20_000, seed=seed)
+
+
 def train_on(name: str, cfg: dict = SETTINGS, seed: int = 0, snapshot_at=(), progress: bool = False) -> TrainResult:
-    """Train a fresh :class:`MLPDenoiser` on 20 000 points of data set ``name`` with the settings ``cfg``."""
-    data = sample_data(name, 20_000, seed=seed)
+    """Train a fresh :class:`MLPDenoiser` on :func:`training_data` of data set ``name`` with the settings ``cfg``."""
+    data = training_data(name, seed)
     torch.manual_seed(seed)   # the initial weights
     return train(MLPDenoiser(), data, schedule_for(cfg), steps=cfg["steps"], batch_size=cfg["batch_size"],
                  lr=cfg["lr"], seed=seed, progress=progress, desc=name, snapshot_at=snapshot_at)
