@@ -240,6 +240,15 @@ def test_converted_expressions_render_the_glued_text():
     assert eval_text == glue_text == ["0.123", "0.71", "57.1%", "moons", "5,000"]
 
 
+def test_fold_solutions_marks_only_solution_code():
+    nb = fixture_notebook()
+    nb["cells"].append(_code("print('not a solution')"))
+    assert g2e.fold_solutions(nb)
+    folded = [i for i, c in enumerate(nb["cells"]) if c["metadata"].get("jupyter")]
+    assert folded == [5] and nb["cells"][5]["metadata"]["jupyter"] == g2e.FOLDED
+    assert not g2e.fold_solutions(nb)      # idempotent
+
+
 def test_converter_file_format_and_check_mode(tmp_path):
     path = tmp_path / "ch.ipynb"
     path.write_text(json.dumps(_synthetic(), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -285,6 +294,7 @@ RAW_PATTERNS = [
     re.compile(r"\(eq-[\w-]+\)"),                  # an equation label
     re.compile(r"G\['"),                           # an expression not evaluated
     re.compile(r"\$\$"),                           # display maths not typeset
+    re.compile(r"Unknown (Directive|Role)"),       # jupyterlab-myst's box for a directive it does not know
 ]
 
 
@@ -302,9 +312,10 @@ def fixture_notebook():
         _md("See {ref}`sec-fx-numbers` and {numref}`fig-fx`.\n\n```{figure} data:image/gif;base64,"
             "R0lGODlhAQABAIAAAP///wAAACH5BAEAAAAALAAAAAABAAEAAAICRAEAOw==\n:name: fig-fx\n\nA figure.\n```"),
         _md("## Exercises\n\n```{exercise} A question\n:label: ex-fx-one\n\nWhat is $x$?\n```\n\n"
-            "```{solution-start} ex-fx-one\n:class: dropdown\n```\n\nIt is {eval}`x`: SOLUTION-TEXT-ONE.\n\n"
-            "```{solution-end}\n```"),
-        _code("print(x)"),
+            "```{solution-start} ex-fx-one\n:class: dropdown\n```\n\nIt is {eval}`x`: SOLUTION-TEXT-ONE."),
+        _code("print('the answer:', x)"),
+        _md("```{solution-end}\n```\n\n```{exercise} Another\n:label: ex-fx-two\n\nAnd $2x$?\n```\n\n"
+            "```{solution-start} ex-fx-two\n:class: dropdown\n```\n\nSOLUTION-TEXT-TWO: twice that.\n\n```{solution-end}\n```"),
     ])
 
 
@@ -337,12 +348,21 @@ class Lab:
         self.root, self.token, self.port = root, secrets.token_hex(16), _free_port()
         env = dict(os.environ, JUPYTER_CONFIG_DIR=str(home / "config"), JUPYTER_DATA_DIR=str(home / "data"),
                    JUPYTER_RUNTIME_DIR=str(home / "runtime"), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+        # every cell in the DOM (no windowing), so that the whole notebook can be read from the page
+        settings = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "notebook-extension"
+        settings.mkdir(parents=True, exist_ok=True)
+        (settings / "tracker.jupyterlab-settings").write_text(json.dumps({"windowingMode": "none"}))
+        news = home / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+        news.mkdir(parents=True, exist_ok=True)
+        (news / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false",
+                                                                          "checkForUpdates": False}))
         self.log = open(home / "lab.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
              f"--ServerApp.port={self.port}", f"--IdentityProvider.token={self.token}",
              f"--ServerApp.root_dir={root}", "--expose-app-in-browser", "--LabApp.news_url=",
-             "--ServerApp.open_browser=False"],
+             "--ServerApp.open_browser=False", "--LabApp.extension_manager=readonly",
+             *(["--allow-root"] if hasattr(os, "geteuid") and os.geteuid() == 0 else [])],
             cwd=root, env=env, stdout=self.log, stderr=subprocess.STDOUT)
         import urllib.request
         deadline = time.time() + 120
@@ -377,7 +397,6 @@ _JS_STATE = """() => {
     cells: panel.content.widgets.map(w => ({
       type: w.model.type,
       count: w.model.type === 'code' ? w.model.executionCount : null,
-      prompt: w.model.type === 'code' ? w.promptNode.textContent : null,
       expressions: w.model.type === 'markdown' ? (w.model.getMetadata('user_expressions') || []).length : null,
       hidden: w.inputHidden,
     })),
@@ -385,7 +404,7 @@ _JS_STATE = """() => {
 }"""
 
 _JS_MARKDOWN = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-MarkdownCell')).map(cell => {
-  const out = cell.querySelector('.jp-RenderedMarkdown, .jp-RenderedMySTMarkdown, .myst') || cell;
+  const out = cell.querySelector('.myst') || cell.querySelector('.jp-RenderedMarkdown') || cell;
   const details = Array.from(cell.querySelectorAll('details'));
   return {
     text: out.innerText,
@@ -432,8 +451,23 @@ def run_in_lab(tmp_path: Path, nb: dict, name: str, timeout_s: float = 900.0):
     return state, markdown
 
 
-def check_rendered(nb: dict, markdown: list[dict]) -> list[str]:
+def check_rendered(nb: dict, markdown: list[dict], state: dict | None = None) -> list[str]:
+    """Raw MyST visible in the rendered markdown, solutions not folded (prose in a closed dropdown, code collapsed)."""
     out = []
+    sources = [text for _, text in markdown_cells(nb)]
+    assert len(sources) == len(markdown), "the page does not show every markdown cell"
+    for i, (text, cell) in enumerate(zip(sources, markdown)):
+        starts = roles_and_directives(text)[1].count("solution-start") + roles_and_directives(text)[1].count("solution")
+        if len(cell["solutions"]) < starts:
+            out.append(f"markdown cell {i}: {starts} solutions in the source, {len(cell['solutions'])} dropdowns shown")
+    if state is not None:
+        inside = False
+        for i, (c, view) in enumerate(zip(nb["cells"], state["cells"])):
+            if c["cell_type"] == "markdown":
+                for m in g2e._DIRECTIVE.finditer(g2e.source(c)):
+                    inside = m.group(1) == "solution-start"
+            elif inside and not view["hidden"]:
+                out.append(f"cell {i}: the code of a solution is not folded")
     for i, cell in enumerate(markdown):
         for pattern in RAW_PATTERNS:
             for m in pattern.finditer(cell["text"]):
@@ -449,6 +483,7 @@ def _lab_notebook(name: str) -> dict:
     if name == "fixture":
         nb = fixture_notebook()
         g2e.convert_notebook(nb)
+        g2e.fold_solutions(nb)
         return nb
     nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
     if any("{glue" in text for _, text in markdown_cells(nb)):
@@ -465,4 +500,17 @@ def test_notebook_renders_in_jupyterlab(tmp_path, name):
     n_expr = [len(re.findall(r"\{eval\}`", text)) for _, text in markdown_cells(nb)]
     got = [c["expressions"] for c in state["cells"] if c["type"] == "markdown"]
     assert got == n_expr, "an inline expression was not evaluated"
-    assert check_rendered(nb, markdown) == []
+    assert check_rendered(nb, markdown, state) == []
+
+
+def test_raw_myst_is_caught_in_jupyterlab(tmp_path):
+    """The same fixture before conversion: glue placeholders show raw, the solution's code is not folded."""
+    nb = fixture_notebook()
+    nb["cells"].append(_md("Unknown here:\n\n```{nb-exec-table}\n```"))
+    state, markdown = run_in_lab(tmp_path, nb, "raw")
+    found = check_rendered(nb, markdown, state)
+    assert "cell 5: the code of a solution is not folded" in found
+    assert any("Unknown Directive" in f for f in found)
+    # a glue role renders as its bare key: only the static check (a) can see it
+    assert any("fx_x:.3f" in cell["text"] for cell in markdown)
+    assert unsupported(nb) == ["cell 2: role {glue:text}"] * 4 + ["cell 6: directive {nb-exec-table}"]

@@ -20,6 +20,10 @@ also needs ``nb_eval_name_regex`` to allow these expressions (see ``EVAL_NAME_RE
 them when the markdown cell is run (Run All). Both evaluate an expression in the kernel at that point of the
 notebook, so a name must be glued in a code cell *above* the markdown that shows it: ``problems()`` checks it.
 
+It also folds, in JupyterLab, the code cells inside each exercise's ``solution-start``/``solution-end`` (cell
+metadata ``jupyter.source_hidden`` and ``outputs_hidden``; ``--no-fold`` leaves them): jupyterlab-myst folds a solution's
+prose in its dropdown, but cannot put the code cells that follow into it.
+
 Running the tool again changes nothing (it is idempotent). Notebooks are written as they are stored: JSON with
 ``indent=1``, ``ensure_ascii=False`` and a trailing newline; metadata and outputs are left alone.
 """
@@ -119,10 +123,40 @@ def convert_notebook(nb: dict) -> bool:
     return changed
 
 
-def convert_file(path: Path, write: bool = True) -> bool:
+_DIRECTIVE = re.compile(r"^[ \t]*(?:`{3,}|:{3,})[ \t]*\{(solution-start|solution-end)\}", re.M)
+
+#: Cell metadata that folds a code cell in JupyterLab (input and outputs collapsed; the book ignores it).
+FOLDED = {"source_hidden": True, "outputs_hidden": True}
+
+
+def fold_solutions(nb: dict) -> bool:
+    """Fold, in JupyterLab, the code cells of every solution (between ``solution-start`` and ``solution-end``).
+
+    jupyterlab-myst folds the prose of a solution in its dropdown, but a solution's code cells are cells of their own:
+    they get ``metadata.jupyter.source_hidden``/``outputs_hidden``, which JupyterLab reads when it opens the notebook.
+    Returns whether anything changed.
+    """
+    changed = False
+    inside = False
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            for m in _DIRECTIVE.finditer(source(cell)):
+                inside = m.group(1) == "solution-start"
+        elif cell["cell_type"] == "code" and inside:
+            jupyter = cell.setdefault("metadata", {}).setdefault("jupyter", {})
+            for key, value in FOLDED.items():
+                if jupyter.get(key) != value:
+                    jupyter[key] = value
+                    changed = True
+    return changed
+
+
+def convert_file(path: Path, write: bool = True, fold: bool = True) -> bool:
     text = path.read_text(encoding="utf-8")
     nb = json.loads(text)
     changed = convert_notebook(nb)
+    if fold:
+        changed = fold_solutions(nb) or changed
     if changed and write:
         path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     return changed
@@ -241,11 +275,14 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
     parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook needs it")
+    parser.add_argument("--no-fold", action="store_true", help="leave the solutions' code cells unfolded")
     args = parser.parse_args(argv)
     status = 0
     for path in args.notebooks:
         nb = json.loads(path.read_text(encoding="utf-8"))
         changed = convert_notebook(nb)
+        if not args.no_fold:
+            changed = fold_solutions(nb) or changed
         if changed and not args.check:
             path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         found = problems(nb)
