@@ -513,4 +513,4 @@ def test_raw_myst_is_caught_in_jupyterlab(tmp_path):
     assert any("Unknown Directive" in f for f in found)
     # a glue role renders as its bare key: only the static check (a) can see it
     assert any("fx_x:.3f" in cell["text"] for cell in markdown)
-    assert unsupported(nb) == ["cell 2: role {glue:text}"] * 4 + ["cell 6: directive {nb-exec-table}"]
+    assert unsupported(nb) == ["cell 2: role {glue:text}"] * 4 + ["cell 7: directive {nb-exec-table}"]
