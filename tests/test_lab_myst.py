@@ -388,7 +388,7 @@ class Lab:
 
 
 # In the page: the current notebook, its cells and their rendered markdown.
-_JS_STATE = """() => {
+_JS_STATE = """() => { try {
   const panel = window.jupyterapp.shell.currentWidget;
   if (!panel || !panel.content || !panel.sessionContext) return null;
   const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
@@ -401,7 +401,7 @@ _JS_STATE = """() => {
       hidden: w.inputHidden,
     })),
   };
-}"""
+} catch (e) { return null; } }"""
 
 _JS_MARKDOWN = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-MarkdownCell')).map(cell => {
   const out = cell.querySelector('.myst') || cell.querySelector('.jp-RenderedMarkdown') || cell;
