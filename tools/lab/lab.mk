@@ -22,7 +22,7 @@ lab: setup lab-copy
 
 lab-reset:
 	rm -rf $(LAB_DIR)
-	$(MAKE) lab-copy
+	$(MAKE) -f $(firstword $(MAKEFILE_LIST)) lab-copy
 
 kernel: setup
 	$(PY) -m ipykernel install --user --name diffusion-step-by-step --display-name "Python (Diffusion, Step by Step)"
