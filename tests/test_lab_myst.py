@@ -409,6 +409,7 @@ _JS_MARKDOWN = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-M
   return {
     text: out.innerText,
     solutions: details.filter(d => d.innerText.includes('Solution')).map(d => d.open),
+    unresolved: Array.from(out.querySelectorAll('[title="Cross Reference Not Found"]')).map(e => e.innerText.trim()),
     visible: out.innerText.length > 0 && out.offsetParent !== null,
   };
 })"""
@@ -451,6 +452,10 @@ def run_in_lab(tmp_path: Path, nb: dict, name: str, timeout_s: float = 900.0):
     return state, markdown
 
 
+# labels a notebook defines: $$ ... $$ (label), (label)=, :label: / :name:
+_LABEL = re.compile(r"^\$\$\s*\(([\w-]+)\)\s*$|^\(([\w-]+)\)=\s*$|^:(?:label|name):\s*([\w-]+)", re.M)
+
+
 def check_rendered(nb: dict, markdown: list[dict], state: dict | None = None) -> list[str]:
     """Raw MyST visible in the rendered markdown, solutions not folded (prose in a closed dropdown, code collapsed)."""
     out = []
@@ -468,7 +473,12 @@ def check_rendered(nb: dict, markdown: list[dict], state: dict | None = None) ->
                     inside = m.group(1) == "solution-start"
             elif inside and not view["hidden"]:
                 out.append(f"cell {i}: the code of a solution is not folded")
+    labels = {x for text in sources for found in _LABEL.findall(text) for x in found if x}
     for i, cell in enumerate(markdown):
+        # a reference to another chapter cannot resolve in JupyterLab (one notebook at a time); one within it must
+        for label in cell.get("unresolved", []):
+            if label in labels:
+                out.append(f"markdown cell {i}: reference to {label!r} not resolved")
         for pattern in RAW_PATTERNS:
             for m in pattern.finditer(cell["text"]):
                 out.append(f"markdown cell {i}: raw {m.group(0)!r}")
