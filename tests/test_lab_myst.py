@@ -285,6 +285,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 
 #: Chapters checked in the browser once their numbers are inline expressions (until then they are skipped).
 LAB_CHAPTERS = ["01_forward_chain", "05_loss"]
+#: Where they are read from (another folder, e.g. converted copies, can be checked before they are committed).
+LAB_NOTEBOOK_DIR = Path(os.environ.get("LAB_NOTEBOOK_DIR", ROOT / "notebooks"))
 
 #: Text that must never be visible in rendered markdown: raw roles, directive fences, glue placeholders,
 #: equation labels, unevaluated expressions.
@@ -495,7 +497,7 @@ def _lab_notebook(name: str) -> dict:
         g2e.convert_notebook(nb)
         g2e.fold_solutions(nb)
         return nb
-    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text(encoding="utf-8"))
+    nb = json.loads((LAB_NOTEBOOK_DIR / f"{name}.ipynb").read_text(encoding="utf-8"))
     if any("{glue" in text for _, text in markdown_cells(nb)):
         pytest.skip(f"{name}: its numbers are still glue placeholders (run tools/glue_to_eval.py)")
     return nb
