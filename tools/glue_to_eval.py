@@ -47,7 +47,7 @@ HELPER = f'''{HELPER_MARK}
 {STORE} = {{}}  # every glued value by name: the text shows them as {{eval}}`f"{{{STORE}['name']:.3f}}"`
 
 
-def glue(name, value, display=False):
+def glue(name, value, display=True):
     """Glue ``value`` for the book (myst_nb.glue) and keep it in ``{STORE}[name]`` for the text in JupyterLab."""
     {STORE}[name] = value
     _myst_glue(name, value, display=display)
