@@ -279,7 +279,7 @@ def test_eval_name_regex_allows_exactly_the_converter_forms():
 # (c) JupyterLab in Chromium
 # ---------------------------------------------------------------------------------------------------------
 
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
@@ -431,6 +431,17 @@ def run_in_lab(tmp_path: Path, nb: dict, name: str, timeout_s: float = 900.0):
             context = pw.chromium.launch_persistent_context(
                 str(tmp_path / "chromium"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
                 viewport={"width": 1400, "height": 1000})
+            remote: list[str] = []
+
+            def local_only(route):
+                # JupyterLab and its extensions are served from the pip packages: nothing may come from the web
+                if route.request.url.startswith(f"http://127.0.0.1:{lab.port}/") or route.request.url.startswith(("data:", "blob:")):
+                    route.continue_()
+                else:
+                    remote.append(route.request.url)
+                    route.abort()
+
+            context.route("**/*", local_only)
             try:
                 page = context.pages[0] if context.pages else context.new_page()
                 page.goto(lab.url(f"{name}.ipynb"), timeout=120_000)
@@ -447,6 +458,7 @@ def run_in_lab(tmp_path: Path, nb: dict, name: str, timeout_s: float = 900.0):
                 state = page.evaluate(_JS_STATE)
                 markdown = page.evaluate(_JS_MARKDOWN)
                 page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
+                state["remote"] = remote
             finally:
                 context.close()
     finally:
@@ -513,6 +525,7 @@ def test_notebook_renders_in_jupyterlab(tmp_path, name):
     got = [c["expressions"] for c in state["cells"] if c["type"] == "markdown"]
     assert got == n_expr, "an inline expression was not evaluated"
     assert check_rendered(nb, markdown, state) == []
+    assert state["remote"] == [], "JupyterLab asked the web for something"
 
 
 def test_raw_myst_is_caught_in_jupyterlab(tmp_path):
