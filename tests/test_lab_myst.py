@@ -5,8 +5,11 @@
 (b) Every ``{eval}`` expression names something a code cell *above* it defines: JupyterLab and the book
     (``execute_notebooks: inline``) evaluate it in the kernel at that point of the notebook.
 (c) In JupyterLab, in Chromium: open a notebook, run all cells, and check that no raw role, directive or placeholder
-    is visible in the rendered markdown, that every inline expression shows its value, and that every solution is
-    folded. Skipped when Chromium or JupyterLab is missing, unless the environment variable CI is set (then it fails).
+    is visible in the rendered markdown, that every inline expression shows its value, that every solution is
+    folded (its prose in a closed dropdown, its code cells collapsed; JupyterLab shows a cell's new outputs when it
+    runs, so the outputs of a solution's code are visible after Run All), and that nothing is fetched from the web.
+    Skipped when Chromium, Playwright or jupyterlab-myst is missing, unless the environment variable CI is set (then
+    it fails). LAB_NOTEBOOK_DIR points the chapter cases at another folder (e.g. converted copies).
 
 The converter from glued placeholders to inline expressions, ``tools/glue_to_eval.py``, is tested here too.
 """
