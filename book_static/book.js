@@ -16,7 +16,14 @@
  *    The dropdown is toggled with sphinx-togglebutton's own toggleHidden(), so
  *    its classes, aria-expanded and hint text stay as the extension sets them.
  *
- * 2. Figures. A figure shown smaller than its natural size (a multi-panel
+ * 2. Scroll cues. A formula, an output, a code block or a table that is wider
+ *    than the column scrolls sideways; such a box gets the class ddpm-scrolls,
+ *    and ddpm-more-left / ddpm-more-right while content is hidden on that side
+ *    (book.css draws a shadow on that edge). Boxes are measured when MathJax has
+ *    typeset the page, whenever their size changes (a dropdown opens, the
+ *    window turns) and when they are scrolled.
+ *
+ * 3. Figures. A figure shown smaller than its natural size (a multi-panel
  *    figure on a phone) can be clicked or tapped, or focused and opened with
  *    Enter, to see it full size in a scrollable overlay.
  */
@@ -42,7 +49,54 @@
   }
   document.addEventListener("click", toggleFromTitle, true);
 
-  // ---- 2. figures ----------------------------------------------------------
+  // ---- 2. scroll cues ------------------------------------------------------
+  var SCROLLERS = "span.math, div.math mjx-container, .bd-content div.cell_output pre, " +
+    ".bd-content div.cell_input pre, .bd-content .table-wrapper";
+
+  var SLACK = 3;
+
+  function updateCue(el) {
+    // A formula is measured by its MathJax box: a few pixels of scrollable
+    // overflow are the overhang of an italic letter, not hidden content.
+    var math = el.querySelector("mjx-math");
+    var width = math ? math.getBoundingClientRect().width : el.scrollWidth;
+    var max = el.scrollWidth - el.clientWidth;
+    var over = width - el.clientWidth > SLACK && el.clientWidth > 0;
+    el.classList.toggle("ddpm-scrolls", over);
+    el.classList.toggle("ddpm-more-left", over && el.scrollLeft > 1);
+    el.classList.toggle("ddpm-more-right", over && el.scrollLeft < max - 1);
+  }
+
+  var observer = window.ResizeObserver ? new ResizeObserver(function (entries) {
+    entries.forEach(function (entry) { updateCue(entry.target); });
+  }) : null;
+  var watched = new WeakSet();
+
+  function watchScrollers() {
+    document.querySelectorAll(SCROLLERS).forEach(function (el) {
+      updateCue(el);
+      if (observer && !watched.has(el)) {
+        watched.add(el);
+        observer.observe(el);
+      }
+    });
+  }
+
+  document.addEventListener("scroll", function (e) {
+    if (e.target.matches && e.target.matches(SCROLLERS)) updateCue(e.target);
+  }, true);
+  window.addEventListener("load", function () {
+    watchScrollers();
+    // MathJax replaces each formula's text by a new box once it has typeset it.
+    if (window.MathJax && MathJax.startup && MathJax.startup.promise) {
+      MathJax.startup.promise.then(watchScrollers);
+    }
+  });
+  window.addEventListener("resize", function () {
+    document.querySelectorAll(".ddpm-scrolls").forEach(updateCue);
+  });
+
+  // ---- 3. figures ----------------------------------------------------------
   var SELECTOR = ".bd-content div.cell_output img, .bd-content figure img";
   var dialog = null;
 
