@@ -62,6 +62,8 @@ def test_side_by_side_wraps_and_colours():
     assert [ax.get_title() for ax in shown] == ["data", "a", "b", "c"]
     assert _columns(shown) == 3 and len(fig.axes) == 6
     colors = [tuple(ax.collections[0].get_facecolor()[0][:3]) for ax in shown]
-    data, sample, grey = (matplotlib.colors.to_rgb(c) for c in ("#1f4e79", "#c0504d", "grey"))
+    data, sample, grey = (
+        matplotlib.colors.to_rgb(c) for c in ("#1f4e79", "#c0504d", "grey")
+    )
     assert colors == [pytest.approx(c) for c in (data, sample, grey, sample)]
     plt.close(fig)

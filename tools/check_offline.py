@@ -226,7 +226,10 @@ def check_page(page: Path, root: Path, css_cache: dict[Path, list[str]]) -> list
         if not target.is_file():
             problems.append(f'missing local <link rel="{rel}">: {href}')
         elif "stylesheet" in rel.split():
-            problems += [f"remote URL in stylesheet: {p}" for p in check_css_file(target, root, css_cache)]
+            problems += [
+                f"remote URL in stylesheet: {p}"
+                for p in check_css_file(target, root, css_cache)
+            ]
 
     for tag, url in scanner.embeds:
         if is_remote(url):
