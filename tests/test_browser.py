@@ -282,6 +282,8 @@ JS_CLIPPED = r"""() => {
     for (const el of document.body.querySelectorAll('*')) {
       const r = el.getBoundingClientRect();
       if (r.width === 0 || r.right <= W) continue;
+      if (el.checkVisibility && !el.checkVisibility({checkVisibilityCSS: true,
+                                                     visibilityProperty: true})) continue;
       if (Array.from(el.children).some(ch => ch.getBoundingClientRect().right > W)) continue;
       if (contained(el)) continue;
       const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
