@@ -703,7 +703,7 @@ RESULTS: dict[str, Report] = {}
 @pytest.fixture(scope="module")
 def book_inspector(chromium_context):
     if not PAGES:
-        pytest.fail(f"no built book under {BOOK}: run `make book` first", pytrace=False)
+        _unavailable(f"no built book under {BOOK}: run `make book` first")
     server = Server(BOOK)
     inspector = Inspector(chromium_context, server)
     yield inspector
