@@ -1022,8 +1022,10 @@ def test_broken_fixture_is_caught(fixture_site, name):
     assert check in report.problems, (
         f"the {check!r} check missed {what}:\n{report.text()}"
     )
-    # Each broken page breaks one thing (a CDN script also fails to load: console).
-    assert set(report.problems) <= {check, "console"}, report.text()
+    # Each broken page breaks one thing (a CDN script also fails to load: console;
+    # without book.js the scroll cues of wide formulas go too: clipped).
+    allowed = {check, "console"} | ({"clipped"} if name == "dropdowns" else set())
+    assert set(report.problems) <= allowed, report.text()
 
 
 def test_broken_fixture_summary(capsys):
