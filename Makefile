@@ -1,6 +1,7 @@
 # Two entry points, both starting from a fresh clone:
 #   make book   set up .venv, build the book into _build/html (executing every notebook)
-#   make test   set up .venv, run the unit tests and every notebook (nbval), build the book,
+#   make test   set up .venv, check formatting (ruff), run the unit tests and every notebook
+#               (nbval), build the book, open every page in Chromium (tests/test_browser.py),
 #               then run the benchmark's smoke test
 # See README.md.
 
@@ -8,14 +9,20 @@ PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 JB     := $(VENV)/bin/jupyter-book
+RUFF   := $(VENV)/bin/ruff
+LINTED := ddpm_lib tests tools notebooks
 
 # One BLAS/OpenMP thread per process: the test run uses two processes on two cores,
 # and torch itself is set to one thread in ddpm_lib.train and in every notebook.
 export OMP_NUM_THREADS=1
 export MKL_NUM_THREADS=1
 export OPENBLAS_NUM_THREADS=1
+# No training progress bars in the book build or the test run: in the built book they
+# would be ipywidgets (and pull in the 3.6 MB widget manager) for a bar that no reader
+# sees move.
+export DDPM_PROGRESS=0
 
-.PHONY: setup book test unit benchmark-quick clean
+.PHONY: setup book test lint unit browser-test benchmark-quick clean
 
 setup: $(VENV)/.installed
 
@@ -31,16 +38,26 @@ book: setup
 	$(JB) build . -W -n --keep-going
 	$(PY) tools/check_offline.py _build/html
 
+# Code style: 88 columns, ruff's formatting, no lint errors (settings in pyproject.toml).
+lint: setup
+	$(RUFF) format --check $(LINTED)
+	$(RUFF) check $(LINTED)
+
 # Unit tests and nbval over every notebook, two workers; --dist loadscope keeps all the
-# cells of one notebook in one kernel.
+# cells of one notebook in one kernel. The browser test needs the built book: it runs
+# after `book`, below.
 unit: setup
-	$(PY) -m pytest -n 2 --dist loadscope --nbval-lax
+	$(PY) -m pytest -n 2 --dist loadscope --nbval-lax --ignore=tests/test_browser.py
+
+# Every page of the built book in headless Chromium (Debian's package; see README.md).
+browser-test: setup
+	$(PY) -m pytest tests/test_browser.py -v -rs
 
 # The benchmark's smoke run (its full run is `$(PY) tools/benchmark.py`; see README.md).
 benchmark-quick: setup
 	$(PY) tools/benchmark.py --quick --out _build/benchmark-quick.json
 
-test: unit book benchmark-quick
+test: lint unit book browser-test benchmark-quick
 
 clean:
 	rm -rf _build

@@ -9,15 +9,18 @@ remote (``http:``, ``https:``, protocol-relative ``//``, or other non-local)
 URL when it is viewed:
 
 * ``<script src=...>``;
-* ``<link href=...>`` that the browser fetches (stylesheet, preload, font,
-  icon, preconnect, ...);
-* embedded resources (``<img>``, ``<iframe>``, ``<source>``, ``<video>``, ...);
+* ``<link href=...>``, whatever its ``rel`` (a stylesheet, preload, icon,
+  preconnect, ... is fetched; any other remote ``<link>`` is flagged too);
+* every ``src``, ``srcset``, ``data`` or ``poster`` attribute, on any element
+  (``<img>``, ``<iframe>``, ``<source>``, ``<video>``, ``<input>``, ...);
 * a ``data-jupyter-widgets-cdn`` attribute (where the widget manager would
   fetch widget code from);
-* URLs inside inline ``<script>`` code, such as the MathJax configuration or
-  a RequireJS ``paths`` entry;
-* ``@import`` and ``url(...)`` in inline ``<style>`` blocks and in the local
-  stylesheets the pages link to (web fonts).
+* any URL inside inline ``<script>`` code (the MathJax configuration, a
+  RequireJS ``paths`` entry, a constant that a script may fetch later), quoted
+  or not; the XML namespace names of SVG/MathML/XHTML (``http://www.w3.org/...``)
+  are identifiers, never fetched, and are not counted;
+* ``@import`` and ``url(...)`` in inline ``<style>`` blocks, in ``style``
+  attributes and in the local stylesheets the pages link to (web fonts).
 
 It also checks that every local file referenced by ``<script src>`` or a
 fetched ``<link href>`` exists, and that no page loads the same script twice.
@@ -26,11 +29,6 @@ Ordinary links (``<a href="https://...">`` to papers) are fine and ignored.
 Files under ``_static/`` and ``_sources/`` are not pages (the theme keeps
 Jinja template fragments with an ``.html`` suffix there) and are skipped;
 the stylesheets in ``_static/`` are checked through the pages that use them.
-
-One remote URL is tolerated: sphinx-thebe (always loaded by jupyter-book)
-writes ``const THEBE_JS_URL = "https://..."`` into every page, but only
-fetches it when a thebe launch button is pressed. The book has no such
-button; if a page does have one, that URL is reported too.
 
 Usage::
 
@@ -63,18 +61,10 @@ FETCHING_LINK_RELS = {
     "mask-icon",
     "manifest",
 }
-# Elements whose attribute is fetched when the page is shown.
-EMBED_ATTRS = {
-    "img": ("src", "srcset"),
-    "iframe": ("src",),
-    "embed": ("src",),
-    "object": ("data",),
-    "source": ("src", "srcset"),
-    "video": ("src", "poster"),
-    "audio": ("src",),
-    "track": ("src",),
-    "input": ("src",),
-}
+# Attributes whose URL is fetched when the element is shown (on any element).
+EMBED_ATTRS = ("src", "srcset", "poster")
+# ... and ``data`` on the elements where it is a URL.
+DATA_URL_TAGS = {"object"}
 # <script type=...> values whose body is JavaScript (or a MathJax 2 config).
 JS_TYPES = {
     "",
@@ -87,11 +77,18 @@ JS_TYPES = {
 SKIP_DIRS = {"_static", "_sources"}
 LOCAL_SCHEMES = {"", "data", "blob", "about", "javascript", "mailto"}
 
-URL_IN_CODE = re.compile(r"""["'`]((?:https?:)?//[^"'`\s]+)["'`]""", re.IGNORECASE)
+URL_IN_CODE = re.compile(
+    r"""(?:\b(?:https?|wss?|ftp):)//[^\s"'`<>)\]]+|(?<=["'`])//[a-z0-9][^\s"'`<>]*""",
+    re.IGNORECASE,
+)
+# XML namespace names: written as URLs, never fetched.
+XML_NAMESPACE = re.compile(
+    r"^http://www\.w3\.org/(?:2000/svg|1999/xhtml|1999/xlink|1998/Math/MathML"
+    r"|XML/1998/namespace|2000/xmlns/?)$"
+)
 CSS_COMMENT = re.compile(r"/\*.*?\*/", re.DOTALL)
 CSS_IMPORT = re.compile(r"""@import\s+(?:url\()?\s*["']?([^"')\s;]+)""", re.IGNORECASE)
 CSS_URL = re.compile(r"""url\(\s*["']?([^"')]+?)["']?\s*\)""", re.IGNORECASE)
-THEBE_CONST = re.compile(r"""const\s+THEBE_JS_URL\s*=\s*["'][^"']*["']""")
 
 
 def is_remote(url: str) -> bool:
@@ -121,12 +118,11 @@ class PageScanner(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.scripts: list[str] = []  # <script src>
-        self.links: list[tuple[str, str]] = []  # (rel, href) of fetched <link>s
+        self.links: list[tuple[str, str]] = []  # (rel, href) of every <link>
         self.embeds: list[tuple[str, str]] = []  # (tag, url)
         self.widget_cdns: list[str] = []
         self.inline_js: list[str] = []
-        self.inline_css: list[str] = []
-        self.has_thebe_button = False
+        self.inline_css: list[str] = []  # <style> blocks and style="..." attributes
         self._in: str | None = None  # "js" / "css" while inside such a block
         self._buf: list[str] = []
 
@@ -134,10 +130,8 @@ class PageScanner(HTMLParser):
         a = {k.lower(): (v or "") for k, v in attrs}
         if "data-jupyter-widgets-cdn" in a:
             self.widget_cdns.append(a["data-jupyter-widgets-cdn"])
-        if "thebe-launch-button" in a.get("class", "") or "initThebe" in a.get(
-            "onclick", ""
-        ):
-            self.has_thebe_button = True
+        if a.get("style"):
+            self.inline_css.append(a["style"])
         if tag == "script":
             if a.get("src"):
                 self.scripts.append(a["src"])
@@ -147,10 +141,10 @@ class PageScanner(HTMLParser):
             self._in, self._buf = "css", []
         elif tag == "link" and a.get("href"):
             rels = set(a.get("rel", "").lower().split())
-            if rels & FETCHING_LINK_RELS:
-                self.links.append((" ".join(sorted(rels)), a["href"]))
-        elif tag in EMBED_ATTRS:
-            for attr in EMBED_ATTRS[tag]:
+            self.links.append((" ".join(sorted(rels)), a["href"]))
+        if tag != "script":
+            attrs_ = EMBED_ATTRS + (("data",) if tag in DATA_URL_TAGS else ())
+            for attr in attrs_:
                 value = a.get(attr, "")
                 if not value:
                     continue
@@ -224,13 +218,18 @@ def check_page(page: Path, root: Path, css_cache: dict[Path, list[str]]) -> list
         if is_remote(href):
             problems.append(f'remote <link rel="{rel}">: {href}')
             continue
+        if not set(rel.split()) & FETCHING_LINK_RELS:
+            continue  # a local rel="index"/"search"/"next": a link, not a resource
         target = local_target(page, href, root)
         if target is None:
             continue
         if not target.is_file():
             problems.append(f'missing local <link rel="{rel}">: {href}')
         elif "stylesheet" in rel.split():
-            problems += [f"remote URL in stylesheet: {p}" for p in check_css_file(target, root, css_cache)]
+            problems += [
+                f"remote URL in stylesheet: {p}"
+                for p in check_css_file(target, root, css_cache)
+            ]
 
     for tag, url in scanner.embeds:
         if is_remote(url):
@@ -241,13 +240,12 @@ def check_page(page: Path, root: Path, css_cache: dict[Path, list[str]]) -> list
             problems.append(f"remote data-jupyter-widgets-cdn: {cdn}")
 
     for code in scanner.inline_js:
-        if not scanner.has_thebe_button:
-            code = THEBE_CONST.sub("", code)
         for url in URL_IN_CODE.findall(code):
-            problems.append(f"remote URL in inline <script>: {url}")
+            if not XML_NAMESPACE.match(url):
+                problems.append(f"remote URL in inline <script>: {url}")
 
     for css in scanner.inline_css:
-        problems += [f"remote URL in inline <style>: {u}" for u in css_problems(css)]
+        problems += [f"remote URL in inline style: {u}" for u in css_problems(css)]
 
     return problems
 
