@@ -152,6 +152,12 @@ def evaluate(samples, draw, seed: int = 0, reference_size: int = 100_000) -> dic
 
     Returns a dict with keys c2st, c2st_floor, js, js_floor, sw1, sw1_floor.
     """
+    samples = _np(samples, "samples")
+    if not callable(draw):
+        raise TypeError(f"draw must be callable as draw(n, seed) -> (n, d) points, got {type(draw).__name__}")
+    if not is_count(seed, 0):
+        raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
+    check_count(reference_size, "reference_size")
     n = len(samples)
     base = 1_000_003 * (seed + 1)
     test, other = draw(n, base + 1), draw(n, base + 2)

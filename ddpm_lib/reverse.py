@@ -74,7 +74,9 @@ def log_variance(t, sched: Schedule, variance: str, v: torch.Tensor | None = Non
     """
     check_variance(variance)
     check_schedule(sched)
-    like = like if like is not None else (v if isinstance(v, torch.Tensor) else torch.zeros(1, dtype=torch.float32))
+    if like is None:
+        like = v if isinstance(v, torch.Tensor) else torch.zeros(
+            1, dtype=torch.float32, device=t.device if isinstance(t, torch.Tensor) else None)
     t = sched.check_t(t).to(like.device)
     log_beta = sched.at("betas", t, like).log()
     log_beta_tilde = sched.at("posterior_variance_clipped", t, like).log()
@@ -124,7 +126,7 @@ def p_step(xt: torch.Tensor, t: int, model_out: torch.Tensor, sched: Schedule, v
     eps, v = split_output(model_out, xt.shape[1])
     tt = sched.check_t(check_steps(t, xt))
     mean = mean_from_eps(xt, tt, eps.to(xt.dtype), sched)
-    if bool((tt == 1).all()):
+    if (t == 1) if isinstance(t, int) else (tt.device.type != "meta" and bool((tt == 1).all())):
         return mean
     log_var = log_variance(tt, sched, variance, v, like=xt)
     z = randn_like(xt, generator)
