@@ -120,8 +120,9 @@ def _recording_loss(record):
 @pytest.mark.parametrize("decay", [0.0, 0.5, 0.9])
 def test_returned_model_is_the_ema_of_the_raw_weights(decay):
     """The result's .model is the exponential moving average of the raw weights, recomputed here by
-    hand from the weights recorded before every step: e_0 = θ_0, e_i = decay·e_{i−1} + (1−decay)·θ_i,
-    where θ_i is the raw weight after step i (θ_steps = raw_model). With decay = 0 it is the raw model.
+    hand from the weights recorded before every step: e_0 = θ_0, e_i = d_i·e_{i−1} + (1−d_i)·θ_i with the
+    warmed-up decay d_i = min(decay, i/(9 + i)), where θ_i is the raw weight after step i (θ_steps =
+    raw_model). With decay = 0 it is the raw model.
     Rounding allowance: each float32 update rounds at ≈ eps₃₂·|θ|; 4·steps·eps₃₂·max|θ|."""
     steps = 6
     record = []
@@ -129,8 +130,9 @@ def test_returned_model_is_the_ema_of_the_raw_weights(decay):
     assert len(record) == steps
     raw = record + [_params(res.raw_model)]  # θ_0 … θ_steps
     ema = [p.clone() for p in raw[0]]
-    for theta in raw[1:]:
-        ema = [decay * e + (1 - decay) * p for e, p in zip(ema, theta)]
+    for i, theta in enumerate(raw[1:], start=1):
+        d = min(decay, i / (9 + i))
+        ema = [d * e + (1 - d) * p for e, p in zip(ema, theta)]
     assert res.model is not res.raw_model
     for e, got in zip(ema, res.model.parameters()):
         tol = 4 * steps * torch.finfo(torch.float32).eps * max(1.0, e.abs().max().item())
