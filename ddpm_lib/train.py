@@ -82,8 +82,11 @@ def ema_decay_at(i: int, decay: float) -> float:
 
     The warm-up lets the average forget the random initial weights: with a fixed decay
     0.995, after 300 steps 0.995³⁰⁰ = 22 % of the average would still be the initial
-    weights. Measured on the three toy sets, the warm-up EMA is as good as the raw
-    weights after 300 steps and at least as good at the book's 5000 steps.
+    weights. Measured on the three toy sets (sigmoid schedule, T = 100, batch 512, lr 5e-3):
+    after 300 steps the warm-up EMA has the raw weights' held-out L_simple (within 0.1 %;
+    the fixed decay was 27 % worse), and after 5000 steps it is the fixed-decay EMA
+    (the warm-up is long forgotten), whose held-out loss is at or below the raw weights'.
+    A bias-corrected average (Adam-style, from zero) was measured too and was no better.
     """
     return min(decay, (1 + i) / (10 + i))
 
