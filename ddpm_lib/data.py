@@ -128,7 +128,7 @@ class GaussianMixture:
         The squared distance Σ_d (x_d − m_kd)²/s_kd² is expanded into three matrix
         products, which is much faster than forming the (n, K, d) differences.
         """
-        x = x.detach().cpu().double()
+        x = x.to(device="cpu", dtype=torch.float64)   # no detach: log_prob stays differentiable (chapter 3)
         inv_var = self.stds**-2  # (K, d)
         sq = (x**2) @ inv_var.T - 2 * x @ (self.means * inv_var).T + (self.means**2 * inv_var).sum(1)
         return self.weights.log() - 0.5 * sq.clamp(min=0) - 0.5 * torch.log(2 * math.pi / inv_var).sum(-1)
