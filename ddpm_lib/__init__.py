@@ -7,19 +7,22 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.moments`    means and covariances compared in standard errors (chapter 2)
 - :mod:`ddpm_lib.langevin`   Langevin and annealed Langevin sampling (chapter 3)
 - :mod:`ddpm_lib.reverse`    the posterior and p_θ (chapter 4)
-- :mod:`ddpm_lib.models`     the ε-network (chapter 4)
+- :mod:`ddpm_lib.models`     the ε-network, saved and loaded with its schedule (chapter 4)
 - :mod:`ddpm_lib.losses`     L_simple and the variational bound (chapter 5)
-- :mod:`ddpm_lib.sampling`   DDPM and DDIM samplers
+- :mod:`ddpm_lib.sampling`   DDPM and DDIM samplers (chapters 4 and 6)
 - :mod:`ddpm_lib.data`       toy 2D data and a Gaussian mixture
-- :mod:`ddpm_lib.density`    the exact law of each toy data set, its entropy, the ideal denoiser
-- :mod:`ddpm_lib.ideal`      the ideal denoiser by one matrix product, for sweeps over T (chapter 5)
+- :mod:`ddpm_lib.density`    the exact law of each toy data set, its entropy, the ideal denoiser (chapters 4–6)
 - :mod:`ddpm_lib.bound`      the variational bound term by term (chapter 5)
 - :mod:`ddpm_lib.importance` L_vlb with importance-sampled steps (chapter 5)
-- :mod:`ddpm_lib.train`      the training loop with EMA
+- :mod:`ddpm_lib.train`      the training loop with EMA; it trains a copy and stops on a non-finite loss
 - :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
 - :mod:`ddpm_lib.plotting`   the book's figure style
 - :mod:`ddpm_lib.animation`  reverse-chain animations that play offline (chapter 4)
 - :mod:`ddpm_lib.benchmark`  the book's settings and measurements (chapter 6, tools/benchmark.py)
+
+Every public function checks its arguments and raises TypeError/ValueError naming the
+argument; tensors may live on any device (CPU by default). ``DDPM_PROGRESS=0`` turns off
+every progress bar (see :mod:`ddpm_lib._checks`).
 """
 
 from .data import DATASETS, GaussianMixture, sample_data
@@ -29,10 +32,10 @@ from .langevin import annealed_langevin, annealed_langevin_sample, langevin, lan
 from .losses import gaussian_kl, gaussian_nll, l_simple, l_vlb, nll_bound, prior_kl, vlb_term, vlb_weights
 from .metrics import c2st, evaluate, format_metrics, histogram_js, sliced_wasserstein
 from .moments import moment_gap
-from .models import MLPDenoiser, SinusoidalEmbedding
+from .models import MLPDenoiser, SinusoidalEmbedding, load_model, save_model
 from .reverse import log_variance, mean_from_eps, p_step, posterior_mean_variance, predict_x0_from_eps
 from .sampling import ddim_sample, ddim_timesteps, ddpm_sample
 from .schedules import SCHEDULES, Schedule, make_betas
-from .train import TrainResult, torch_threads, train
+from .train import TrainingDiverged, TrainResult, torch_threads, train
 
 __version__ = "0.1.0"

@@ -14,8 +14,7 @@ import torch
 
 from .bound import bound_terms
 from .data import sample_data
-from .density import entropy, toy_law
-from .ideal import ideal_eps_shared
+from .density import entropy, ideal_eps, toy_law
 from .losses import nll_bound
 from .metrics import evaluate
 from .models import MLPDenoiser
@@ -113,7 +112,7 @@ def nll_table(model, name: str, sched: Schedule, n: int, seed: int = 7) -> dict:
         ours = nll_bound(model64, x0, sched, generator=torch.Generator().manual_seed(3))
     finally:
         model.float()
-    ideal = nll_bound(ideal_eps_shared(toy_law(name), sched), x0, sched, generator=torch.Generator().manual_seed(3))
+    ideal = nll_bound(ideal_eps(toy_law(name), sched), x0, sched, generator=torch.Generator().manual_seed(3))
     return {"nll_bound": mean_se(ours), "ideal_nll_bound": mean_se(ideal), "nll_gap_to_ideal": mean_se(ours - ideal),
             "entropy": data_entropy(name)}
 
@@ -126,6 +125,6 @@ def ideal_bound(name: str, sched: Schedule, n: int, variance: str = "beta", seed
     (:func:`ddpm_lib.bound.bound_terms`); responsibilities in float32 keep T = 1000 cheap.
     """
     x0 = sample_data(name, n, seed=seed).double()
-    eps = ideal_eps_shared(toy_law(name), sched, dtype=torch.float32)
+    eps = ideal_eps(toy_law(name), sched, dtype=torch.float32)
     return bound_terms(eps, x0, sched, variance, generator=torch.Generator().manual_seed(3), first=first,
                        repeats=repeats).sum(1)

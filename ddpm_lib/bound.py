@@ -34,7 +34,7 @@ def bound_terms(model, x0: torch.Tensor, sched: Schedule, variance: str = "beta"
             raise ValueError(f"{name} must be an integer ≥ {low}, got {value!r}")
     cols = [prior_kl(x0, sched).double()]
     for step in range(1, sched.T + 1):
-        t = torch.full((x0.shape[0],), step, dtype=torch.long)
+        t = torch.full((x0.shape[0],), step, dtype=torch.long, device=x0.device)
         k = repeats if step <= first else 1
         total = vlb_term(model, x0, t, sched, variance, generator).double()
         for _ in range(k - 1):

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from sklearn.datasets import make_s_curve, make_swiss_roll
 
-from ._checks import is_count
+from ._checks import check_count, check_generator, check_real, is_count
 
 #: Noise added by each generator, in the units of the raw (unstandardised) data.
 NOISE = {"swiss_roll": 0.5, "moons": 0.05, "s_curve": 0.1}
@@ -73,6 +73,8 @@ def sample_data(name: str, n: int, seed: int) -> torch.Tensor:
         raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     if not is_count(n):
         raise ValueError(f"n must be an integer ≥ 1, got {n!r}")
+    if not is_count(seed, 0):
+        raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
     mean, std = standardisation(name)
     raw = _RAW[name](n, np.random.default_rng(seed))
     return torch.from_numpy((raw - mean) / std).float()
@@ -99,8 +101,12 @@ class GaussianMixture:
         if stds.shape not in ((K,), (K, d)) or w.shape != (K,):
             raise ValueError(f"with means of shape (K, d) = ({K}, {d}), stds must be (K,) or (K, d) and weights (K,); "
                              f"got {tuple(stds.shape)} and {tuple(w.shape)}")
-        if torch.any(stds <= 0) or torch.any(w <= 0):
-            raise ValueError("stds and weights must be positive")
+        if not torch.all(torch.isfinite(self.means)):
+            raise ValueError("means must be finite, got NaN or inf")
+        if not torch.all(torch.isfinite(stds) & (stds > 0)):
+            raise ValueError(f"stds must be finite and positive (> 0), got {stds.flatten()[:5].tolist()}…")
+        if not torch.all(torch.isfinite(w) & (w > 0)):
+            raise ValueError(f"weights must be finite and positive (> 0), got {w[:5].tolist()}…")
         self.stds = stds[:, None].expand(K, d).clone() if stds.ndim == 1 else stds
         self.weights = w / w.sum()
 
@@ -110,6 +116,8 @@ class GaussianMixture:
 
     def sample(self, n: int, generator=None) -> torch.Tensor:
         """n exact samples, shape (n, d), float32."""
+        check_count(n, "n")
+        check_generator(generator)
         k = torch.multinomial(self.weights, n, replacement=True, generator=generator)
         z = torch.randn((n, self.d), generator=generator, dtype=torch.float64)
         return (self.means[k] + self.stds[k] * z).float()
@@ -120,7 +128,7 @@ class GaussianMixture:
         The squared distance Σ_d (x_d − m_kd)²/s_kd² is expanded into three matrix
         products, which is much faster than forming the (n, K, d) differences.
         """
-        x = x.double()
+        x = x.to(device="cpu", dtype=torch.float64)   # no detach: log_prob stays differentiable (chapter 3)
         inv_var = self.stds**-2  # (K, d)
         sq = (x**2) @ inv_var.T - 2 * x @ (self.means * inv_var).T + (self.means**2 * inv_var).sum(1)
         return self.weights.log() - 0.5 * sq.clamp(min=0) - 0.5 * torch.log(2 * math.pi / inv_var).sum(-1)
@@ -130,8 +138,8 @@ class GaussianMixture:
         return torch.split(x, max(1, 2**22 // self.means.shape[0]))
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """log p(x), shape (n,), float64."""
-        return torch.cat([torch.logsumexp(self._log_components(c), dim=1) for c in self._chunks(x)])
+        """log p(x), shape (n,), float64, on the device of x."""
+        return torch.cat([torch.logsumexp(self._log_components(c), dim=1) for c in self._chunks(x)]).to(x.device)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """∇_x log p(x) = Σ_k r_k(x) (m_k − x)/s_k², with responsibilities r_k; shape (n, d), dtype of x."""
@@ -140,9 +148,9 @@ class GaussianMixture:
             r = torch.softmax(self._log_components(c), dim=1)  # (n, K)
             diff = (self.means[None] - c.double()[:, None, :]) / (self.stds**2)[None]
             out.append((r[..., None] * diff).sum(1))
-        return torch.cat(out).to(x.dtype)
+        return torch.cat(out).to(device=x.device, dtype=x.dtype)
 
     def noised(self, alpha_bar: float) -> "GaussianMixture":
         """The law of √ᾱ x_0 + √(1−ᾱ) ε for x_0 from this mixture: q(x_t) (chapters 2 and 3)."""
-        ab = float(alpha_bar)
+        ab = check_real(alpha_bar, "alpha_bar", lo=0.0, hi=1.0)
         return GaussianMixture(math.sqrt(ab) * self.means, torch.sqrt(ab * self.stds**2 + 1 - ab), self.weights)

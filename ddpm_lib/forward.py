@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_like, check_points, check_steps
-from .schedules import Schedule
+from ._checks import check_generator, check_like, check_points, check_steps, randn_like
+from .schedules import Schedule, check_schedule
 
 
 def _noise(x: torch.Tensor, noise, generator) -> torch.Tensor:
     if noise is None:
-        return torch.randn(x.shape, generator=generator, dtype=x.dtype)
+        return randn_like(x, check_generator(generator))
     check_like(noise, x, "noise")
-    return noise
+    return noise.to(device=x.device, dtype=x.dtype)
 
 
 def q_step(x_prev: torch.Tensor, t, sched: Schedule, noise=None, generator=None) -> torch.Tensor:
@@ -26,6 +26,7 @@ def q_step(x_prev: torch.Tensor, t, sched: Schedule, noise=None, generator=None)
         x_t, shape (n, d).
     """
     check_points(x_prev, "x_prev")
+    check_schedule(sched)
     t = sched.check_t(check_steps(t, x_prev))
     eps = _noise(x_prev, noise, generator)
     return sched.at("alphas", t, x_prev).sqrt() * x_prev + sched.at("betas", t, x_prev).sqrt() * eps
@@ -42,6 +43,7 @@ def q_sample(x0: torch.Tensor, t, sched: Schedule, noise=None, generator=None) -
         x_t, shape (n, d).
     """
     check_points(x0, "x0")
+    check_schedule(sched)
     t = sched.check_t(check_steps(t, x0), allow_zero=True)
     eps = _noise(x0, noise, generator)
     ab = sched.at("alpha_bar", t, x0)
@@ -55,6 +57,8 @@ def q_trajectory(x0: torch.Tensor, sched: Schedule, generator=None) -> torch.Ten
         tensor of shape (T + 1, n, d); entry t is x_t (entry 0 is x0).
     """
     check_points(x0, "x0")
+    check_schedule(sched)
+    check_generator(generator)
     xs = [x0]
     for t in range(1, sched.T + 1):
         xs.append(q_step(xs[-1], t, sched, generator=generator))

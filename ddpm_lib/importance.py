@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_points
+from ._checks import check_points, check_real
 from .losses import prior_kl, vlb_term
-from .schedules import Schedule
+from .reverse import check_variance
+from .schedules import Schedule, check_schedule
 
 
 class ImportanceSampledVLB:
@@ -37,8 +38,9 @@ class ImportanceSampledVLB:
     def __init__(self, sched: Schedule, history: int = 10, uniform_share: float = 1e-3, variance: str = "beta"):
         if isinstance(history, bool) or not isinstance(history, int) or history < 1:
             raise ValueError(f"history must be an integer ≥ 1, got {history!r}")
-        if not 0 < uniform_share <= 1:
-            raise ValueError(f"uniform_share must lie in (0, 1], got {uniform_share!r}")
+        check_schedule(sched)
+        check_real(uniform_share, "uniform_share", lo=0.0, hi=1.0, lo_open=True)
+        check_variance(variance)
         self.T, self.history, self.uniform_share, self.variance = sched.T, history, uniform_share, variance
         self.values = torch.zeros(sched.T + 1, history, dtype=torch.float64)  # ring buffer per step
         self.seen = torch.zeros(sched.T + 1, dtype=torch.long)                 # values ever recorded per step
@@ -75,6 +77,6 @@ class ImportanceSampledVLB:
             raise ValueError(f"this loss was built for T = {self.T}, got a schedule with T = {sched.T}")
         p = self.probabilities()
         t = torch.multinomial(p[1:], x0.shape[0], replacement=True, generator=generator) + 1
-        terms = vlb_term(model, x0, t, sched, self.variance, generator)
-        self.record(t, terms)
-        return (prior_kl(x0, sched) + terms / p[t].to(terms.dtype)).mean()
+        terms = vlb_term(model, x0, t.to(x0.device), sched, self.variance, generator)
+        self.record(t, terms.cpu())
+        return (prior_kl(x0, sched) + terms / p[t].to(dtype=terms.dtype, device=terms.device)).mean()

@@ -12,9 +12,9 @@ from numbers import Integral, Real
 
 import torch
 
-from ._checks import check_like, check_points, check_steps
+from ._checks import check_generator, check_like, check_points, check_steps, model_place, randn_like
 from .reverse import predict_x0_from_eps, split_output
-from .schedules import Schedule
+from .schedules import Schedule, check_schedule
 
 
 def _check_step_size(step_size) -> float:
@@ -57,7 +57,7 @@ def langevin_step(score, x: torch.Tensor, step_size: float, generator=None) -> t
     eps = _check_step_size(step_size)
     g = score(x)
     check_like(g, x, "score(x)")
-    z = torch.randn(x.shape, generator=generator, dtype=x.dtype)
+    z = randn_like(x, check_generator(generator))
     return x + 0.5 * eps * g.to(x.dtype) + math.sqrt(eps) * z
 
 
@@ -141,6 +141,10 @@ def score_from_eps(model, sched: Schedule):
         returning shape (n, d). It runs the model without gradients.
     """
 
+    check_schedule(sched)
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x, t) -> ε̂, got {type(model).__name__}")
+
     def score(x: torch.Tensor, t) -> torch.Tensor:
         check_points(x, "x")
         tt = sched.check_t(check_steps(t, x))
@@ -185,9 +189,13 @@ def annealed_langevin_sample(model, sched: Schedule, n: int, step_size: float, n
         trajectory of :func:`annealed_langevin` (entry 0 the start).
     """
     _check_count(n, "n (the number of samples)")
+    _check_count(d, "d")
+    check_schedule(sched)
+    check_generator(generator)
     ts = _check_timesteps(sched, timesteps)
     if x_T is None:
-        x_T = torch.randn((n, d), generator=generator)
+        device, dtype = model_place(model)
+        x_T = randn_like(torch.empty((n, d), device=device, dtype=dtype), generator)
     elif tuple(x_T.shape) != (n, d):
         raise ValueError(f"x_T must have shape (n, d) = ({n}, {d}), got {tuple(x_T.shape)}")
     score = score_from_eps(model, sched)
@@ -195,7 +203,7 @@ def annealed_langevin_sample(model, sched: Schedule, n: int, step_size: float, n
     x, traj = annealed_langevin(lambda y, i: score(y, ts[i]), x_T, sigmas, step_size, n_steps_per_level,
                                 generator, return_trajectory=True)
     if denoise:
-        tt = torch.full((n,), ts[-1], dtype=torch.long)
+        tt = torch.full((n,), ts[-1], dtype=torch.long, device=x.device)
         eps, _ = split_output(model(x, tt), d)
         x = predict_x0_from_eps(x, tt, eps, sched)
     if return_trajectory:

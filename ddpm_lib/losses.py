@@ -9,15 +9,25 @@ import math
 
 import torch
 
-from ._checks import check_points
+from ._checks import check_count, check_generator, check_points, check_steps, randn_like
 from .forward import q_sample
-from .reverse import log_variance, mean_from_eps, posterior_mean_variance, split_output
-from .schedules import Schedule
+from .reverse import check_variance, log_variance, mean_from_eps, posterior_mean_variance, split_output
+from .schedules import Schedule, check_schedule
 
 
-def sample_t(n: int, sched: Schedule, generator=None) -> torch.Tensor:
-    """Steps t ~ Uniform{1, …, T}, shape (n,)."""
-    return torch.randint(1, sched.T + 1, (n,), generator=generator)
+def _check_model(model) -> None:
+    if not callable(model):
+        raise TypeError(f"model must be callable as model(x, t) -> ε̂, got {type(model).__name__}")
+
+
+def sample_t(n: int, sched: Schedule, generator=None, device=None) -> torch.Tensor:
+    """Steps t ~ Uniform{1, …, T}, shape (n,), drawn on the generator's device and moved to ``device``."""
+    check_count(n, "n")
+    check_schedule(sched)
+    check_generator(generator)
+    t = torch.randint(1, sched.T + 1, (n,), generator=generator,
+                      device=generator.device if generator is not None else device)
+    return t if device is None else t.to(device)
 
 
 def l_simple(model, x0: torch.Tensor, sched: Schedule, generator=None) -> torch.Tensor:
@@ -27,8 +37,9 @@ def l_simple(model, x0: torch.Tensor, sched: Schedule, generator=None) -> torch.
     Returns a scalar (it is minimised; there is no minus sign).
     """
     check_points(x0, "x0")
-    t = sample_t(x0.shape[0], sched, generator)
-    eps = torch.randn(x0.shape, generator=generator, dtype=x0.dtype)
+    _check_model(model)
+    t = sample_t(x0.shape[0], sched, generator, x0.device)
+    eps = randn_like(x0, generator)
     eps_hat, _ = split_output(model(q_sample(x0, t, sched, noise=eps), t), x0.shape[1])
     return ((eps - eps_hat) ** 2).sum(dim=1).mean()
 
@@ -49,7 +60,8 @@ def gaussian_nll(x, mean, log_var) -> torch.Tensor:
 def prior_kl(x0: torch.Tensor, sched: Schedule) -> torch.Tensor:
     """L_T = KL(q(x_T | x_0) ‖ N(0, I)), shape (n,). Small only if ᾱ_T ≈ 0.   (eq. 5.4)"""
     check_points(x0, "x0")
-    ab = sched.alpha_bar[-1].to(x0.dtype)
+    check_schedule(sched)
+    ab = sched.alpha_bar[-1].to(x0.dtype).to(x0.device)
     mean = ab.sqrt() * x0
     log_var = torch.log1p(-ab).expand_as(x0)
     return gaussian_kl(mean, log_var, torch.zeros_like(x0), torch.zeros_like(x0)).sum(dim=1)
@@ -66,7 +78,10 @@ def vlb_term(model, x0: torch.Tensor, t: torch.Tensor, sched: Schedule, variance
     the clipped β̃_2, as in :func:`ddpm_lib.reverse.log_variance`.
     """
     check_points(x0, "x0")
-    t = sched.check_t(t)
+    _check_model(model)
+    check_schedule(sched)
+    check_variance(variance)
+    t = sched.check_t(check_steps(t, x0))
     xt = q_sample(x0, t, sched, generator=generator)
     eps_hat, v = split_output(model(xt, t), x0.shape[1])
     mean = mean_from_eps(xt, t, eps_hat, sched)
@@ -87,9 +102,11 @@ def nll_bound(model, x0: torch.Tensor, sched: Schedule, variance: str = "beta", 
     Every term is evaluated (no sampling over t); each uses one draw of x_t.
     """
     check_points(x0, "x0")
+    _check_model(model)
+    check_variance(variance)
     total = prior_kl(x0, sched)
     for step in range(1, sched.T + 1):
-        t = torch.full((x0.shape[0],), step, dtype=torch.long)
+        t = torch.full((x0.shape[0],), step, dtype=torch.long, device=x0.device)
         total = total + vlb_term(model, x0, t, sched, variance, generator)
     return total
 
@@ -104,6 +121,7 @@ def vlb_weights(sched: Schedule, variance: str = "beta") -> torch.Tensor:
     L_simple sets every λ_t to 1. Entry 0 is unused (0) and entry 1, the decoder
     term, is not a KL: it gets the same formula with σ_1² as the decoder variance.
     """
+    check_schedule(sched)
     t = torch.arange(1, sched.T + 1)
     var = log_variance(t, sched, variance, like=torch.zeros(1, dtype=torch.float64)).exp().squeeze(-1)
     lam = sched.betas[1:] ** 2 / (2 * var * sched.alphas[1:] * (1 - sched.alpha_bar[1:]))
@@ -117,6 +135,7 @@ def l_vlb(model, x0: torch.Tensor, sched: Schedule, generator=None, variance: st
     :func:`l_simple` to minimise the bound itself. Returns a scalar.
     """
     check_points(x0, "x0")
-    t = sample_t(x0.shape[0], sched, generator)
+    _check_model(model)
+    t = sample_t(x0.shape[0], sched, generator, x0.device)
     terms = vlb_term(model, x0, t, sched, variance, generator)
     return (prior_kl(x0, sched) + sched.T * terms).mean()

@@ -3,26 +3,50 @@
 A metric alone says little: two independent draws of the *data* already differ.
 Every metric here is therefore reported beside its floor, the same metric
 between two fresh draws of the data law (:func:`evaluate`).
+
+Bad input raises, never scores: every metric raises ``ValueError`` for point sets
+that are empty, not of shape (n, d), of different dimensions, or hold NaN or inf
+(a NaN point is not "outside the window", it is a bug upstream), and for
+``bins`` < 1 or ``n_projections`` < 1. Tensors on any device are accepted (they are
+copied to the CPU). :func:`c2st` defines what it does with sets of unequal size and
+with repeated points (see there).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
-from ._checks import check_points
+from ._checks import check_count, check_real, is_count
 
 #: Histogram window and bins for :func:`histogram_js`, in standardised units.
 HIST_RANGE, HIST_BINS = (-3.0, 3.0), 30
 
 
-def _np(x) -> np.ndarray:
+def _np(x, name: str) -> np.ndarray:
+    """A finite, non-empty (n, d) float64 array from a tensor (any device) or array-like."""
     if isinstance(x, torch.Tensor):
-        check_points(x, "samples")
-        return x.detach().double().numpy()
-    return np.asarray(x, dtype=np.float64)
+        x = x.detach().cpu().double().numpy()
+    try:
+        x = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be an (n, d) array or tensor of numbers, got {type(x).__name__}") from None
+    if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
+        raise ValueError(f"{name} must have shape (n, d) with n, d ≥ 1 (one row per point), got shape {x.shape}")
+    bad = int((~np.isfinite(x)).any(axis=1).sum())
+    if bad:
+        raise ValueError(f"{name} must be finite, got {bad} of {len(x)} points with NaN or inf")
+    return x
+
+
+def _pair(a, b, names=("samples", "reference")) -> tuple[np.ndarray, np.ndarray]:
+    a, b = _np(a, names[0]), _np(b, names[1])
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{names[0]} and {names[1]} must have the same number of coordinates d, "
+                         f"got {a.shape[1]} and {b.shape[1]}")
+    return a, b
 
 
 def c2st(samples, reference, k: int = 10, folds: int = 5, seed: int = 0) -> float:
@@ -30,13 +54,37 @@ def c2st(samples, reference, k: int = 10, folds: int = 5, seed: int = 0) -> floa
 
     Mean accuracy over ``folds``-fold stratified cross-validation
     (Lopez-Paz & Oquab 2017). 0.5: indistinguishable; 1.0: fully separable.
-    Use sets of equal size.
+
+    Unequal sizes: the larger set is subsampled (seeded by ``seed``) to the size of the
+    smaller, so that the classes are balanced and 0.5 keeps meaning "indistinguishable"
+    (with 100 against 1000 points, plain accuracy would reward always answering "the
+    larger set"). Repeated points: identical points (within a set or across the two)
+    are kept in the same fold, so a test point is never classified by its own copy
+    (which would push c2st(A, A) below 0.5); c2st(A, A) is then exactly 0.5.
+    Each set needs at least max(k, folds) points.
     """
-    a, b = _np(samples), _np(reference)
+    a, b = _pair(samples, reference)
+    k, folds = check_count(k, "k"), check_count(folds, "folds", 2)
+    if not is_count(seed, 0):
+        raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
+    m = min(len(a), len(b))
+    if m < max(k, folds):
+        raise ValueError(f"c2st needs at least max(k, folds) = {max(k, folds)} points in each set, "
+                         f"got {len(a)} and {len(b)}")
+    rng = np.random.default_rng(seed)
+    if len(a) > m:
+        a = a[np.sort(rng.choice(len(a), m, replace=False))]
+    if len(b) > m:
+        b = b[np.sort(rng.choice(len(b), m, replace=False))]
     x = np.concatenate([a, b])
-    y = np.concatenate([np.zeros(len(a)), np.ones(len(b))])
-    cv = StratifiedKFold(folds, shuffle=True, random_state=seed)
-    return float(cross_val_score(KNeighborsClassifier(k), x, y, cv=cv).mean())
+    y = np.concatenate([np.zeros(m), np.ones(m)])
+    _, groups = np.unique(x, axis=0, return_inverse=True)
+    groups = groups.ravel()
+    if groups.max() + 1 == len(x):  # no repeated point: plain stratified folds
+        return float(cross_val_score(KNeighborsClassifier(k), x, y,
+                                     cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).mean())
+    cv = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+    return float(cross_val_score(KNeighborsClassifier(k), x, y, groups=groups, cv=cv).mean())
 
 
 def histogram_js(samples, reference, bins: int = HIST_BINS, lim=HIST_RANGE) -> float:
@@ -48,10 +96,19 @@ def histogram_js(samples, reference, bins: int = HIST_BINS, lim=HIST_RANGE) -> f
     reference's own noise. Sensitive to blur, which moves mass off a thin curve
     into its neighbouring cells.
     """
-    edges = np.linspace(*lim, bins + 1)
+    bins = check_count(bins, "bins")
+    try:
+        lo, hi = (check_real(v, "lim") for v in lim)
+    except TypeError:
+        raise TypeError(f"lim must be a pair (low, high) of numbers, got {lim!r}") from None
+    if not lo < hi:
+        raise ValueError(f"lim must be a pair (low, high) with low < high, got {lim!r}")
+    samples, reference = _pair(samples, reference)
+    edges = np.linspace(lo, hi, bins + 1)
 
     def hist(x):
-        x = _np(x)
+        if x.shape[1] != 2:
+            raise ValueError(f"histogram_js works on 2D points, got d = {x.shape[1]}")
         inside = np.histogram2d(*x.T, bins=[edges, edges])[0].ravel()
         return np.append(inside, len(x) - inside.sum()) / len(x)
 
@@ -70,8 +127,12 @@ def sliced_wasserstein(a, b, n_projections: int = 500, seed: int = 0) -> float:
 
     The mean, over random unit directions u, of the 1D Wasserstein-1 distance
     between the projections ⟨a, u⟩ and ⟨b, u⟩ (mean |sorted differences|).
+    Symmetric in a and b, ≥ 0, and 0 for identical sets.
     """
-    a, b = _np(a), _np(b)
+    a, b = _pair(a, b, ("a", "b"))
+    n_projections = check_count(n_projections, "n_projections")
+    if not is_count(seed, 0):
+        raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
     if a.shape != b.shape:
         raise ValueError(f"sliced_wasserstein needs two sets of the same shape, got {a.shape} and {b.shape}")
     u = np.random.default_rng(seed).standard_normal((a.shape[1], n_projections))
@@ -91,6 +152,12 @@ def evaluate(samples, draw, seed: int = 0, reference_size: int = 100_000) -> dic
 
     Returns a dict with keys c2st, c2st_floor, js, js_floor, sw1, sw1_floor.
     """
+    samples = _np(samples, "samples")
+    if not callable(draw):
+        raise TypeError(f"draw must be callable as draw(n, seed) -> (n, d) points, got {type(draw).__name__}")
+    if not is_count(seed, 0):
+        raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
+    check_count(reference_size, "reference_size")
     n = len(samples)
     base = 1_000_003 * (seed + 1)
     test, other = draw(n, base + 1), draw(n, base + 2)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import torch
 
-from ._checks import check_like, check_points, check_steps
-from .schedules import Schedule
+from ._checks import check_generator, check_like, check_points, check_steps, randn_like
+from .schedules import Schedule, check_schedule
 
 #: Names of the reverse-process variance choices σ_t² (chapter 4, and
 #: Nichol & Dhariwal 2021 for "learned").
@@ -25,6 +25,7 @@ def posterior_mean_variance(x0: torch.Tensor, xt: torch.Tensor, t, sched: Schedu
     """
     check_points(xt, "xt")
     check_like(x0, xt, "x0", "xt")
+    check_schedule(sched)
     t = sched.check_t(check_steps(t, xt))
     mean = sched.at("posterior_mean_coef_x0", t, xt) * x0 + sched.at("posterior_mean_coef_xt", t, xt) * xt
     return mean, sched.at("posterior_variance", t, xt)
@@ -34,6 +35,7 @@ def predict_x0_from_eps(xt: torch.Tensor, t, eps: torch.Tensor, sched: Schedule)
     """x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t: eq. 2.3 solved for x_0.   (eq. 4.4)"""
     check_points(xt, "xt")
     check_like(eps, xt, "eps", "xt")
+    check_schedule(sched)
     t = sched.check_t(check_steps(t, xt))
     ab = sched.at("alpha_bar", t, xt)
     return (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
@@ -46,10 +48,18 @@ def mean_from_eps(xt: torch.Tensor, t, eps: torch.Tensor, sched: Schedule) -> to
     """
     check_points(xt, "xt")
     check_like(eps, xt, "eps", "xt")
+    check_schedule(sched)
     t = sched.check_t(check_steps(t, xt))
     beta = sched.at("betas", t, xt)
     ab = sched.at("alpha_bar", t, xt)
     return (xt - beta / (1 - ab).sqrt() * eps) / sched.at("alphas", t, xt).sqrt()
+
+
+def check_variance(variance) -> str:
+    """Require one of :data:`VARIANCES`."""
+    if variance not in VARIANCES:
+        raise ValueError(f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
+    return variance
 
 
 def log_variance(t, sched: Schedule, variance: str, v: torch.Tensor | None = None, like=None) -> torch.Tensor:
@@ -62,21 +72,27 @@ def log_variance(t, sched: Schedule, variance: str, v: torch.Tensor | None = Non
         "learned":    log σ_t² = w log β_t + (1 − w) log β̃_t with w = (v + 1)/2 from the
                       model's second output v ∈ [−1, 1] (Nichol & Dhariwal 2021, eq. 15).
     """
-    if variance not in VARIANCES:
-        raise ValueError(f"unknown variance {variance!r}; choose one of {', '.join(VARIANCES)}")
-    like = like if like is not None else torch.zeros(1, dtype=torch.float32)
-    t = sched.check_t(t)
+    check_variance(variance)
+    check_schedule(sched)
+    if like is None:
+        like = v if isinstance(v, torch.Tensor) else torch.zeros(
+            1, dtype=torch.float32, device=t.device if isinstance(t, torch.Tensor) else None)
+    t = sched.check_t(t).to(like.device)
     log_beta = sched.at("betas", t, like).log()
-    # β̃_1 = 0 has no logarithm; clip it to β̃_2 (or β_1 when T = 1).
-    clipped = sched.posterior_variance.clone()
-    clipped[1] = clipped[2] if sched.T > 1 else sched.betas[1]
-    log_beta_tilde = clipped[t].to(like.dtype).unsqueeze(-1).log()
+    log_beta_tilde = sched.at("posterior_variance_clipped", t, like).log()
     if variance == "beta":
         return log_beta
     if variance == "beta_tilde":
         return log_beta_tilde
     if v is None:
         raise ValueError("variance='learned' needs the model's variance output v")
+    if not isinstance(v, torch.Tensor):
+        raise TypeError(f"v must be a torch.Tensor of values in [−1, 1], got {type(v).__name__}")
+    if v.numel() and v.device.type != "meta":
+        v_min, v_max = v.aminmax()
+        if not (v_min >= -1 and v_max <= 1):
+            raise ValueError(f"v (the model's variance output) must lie in [−1, 1], got values from "
+                             f"{v_min.item():.4g} to {v_max.item():.4g}")
     w = (v + 1) / 2
     return w * log_beta + (1 - w) * log_beta_tilde
 
@@ -102,11 +118,16 @@ def p_step(xt: torch.Tensor, t: int, model_out: torch.Tensor, sched: Schedule, v
         shape (n, d), or (n, 2d) for variance="learned".
     """
     check_points(xt, "xt")
+    check_schedule(sched)
+    check_variance(variance)
+    check_generator(generator)
+    if not isinstance(model_out, torch.Tensor):
+        raise TypeError(f"model_out must be a torch.Tensor of shape (n, d) or (n, 2d), got {type(model_out).__name__}")
     eps, v = split_output(model_out, xt.shape[1])
     tt = sched.check_t(check_steps(t, xt))
-    mean = mean_from_eps(xt, tt, eps, sched)
-    if bool((tt == 1).all()):
+    mean = mean_from_eps(xt, tt, eps.to(xt.dtype), sched)
+    if (t == 1) if isinstance(t, int) else (tt.device.type != "meta" and bool((tt == 1).all())):
         return mean
     log_var = log_variance(tt, sched, variance, v, like=xt)
-    z = torch.randn(xt.shape, generator=generator, dtype=xt.dtype)
+    z = randn_like(xt, generator)
     return torch.where(tt[:, None] == 1, mean, mean + (0.5 * log_var).exp() * z)

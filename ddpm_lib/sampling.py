@@ -1,26 +1,33 @@
-"""Samplers: ancestral DDPM (chapter 4) and DDIM (Song et al. 2021; chapter 7).
+"""Samplers: ancestral DDPM (chapter 4) and DDIM (Song et al. 2021), which chapter 6 uses.
 
 ``model`` is any callable ``model(x, t) -> ε̂`` with x: (n, d) and t: (n,) integer
-steps; a trained :class:`~ddpm_lib.models.MLPDenoiser`, or an exact ε-predictor.
+steps; a trained :class:`~ddpm_lib.models.MLPDenoiser`, or an exact ε-predictor such as
+:func:`ddpm_lib.density.ideal_eps`. A model that carries the schedule it was trained with
+(``model.schedule``) is refused with any other schedule.
+
+Device and dtype: the chain runs on the device and in the dtype of ``x_T`` if given,
+else of the model's weights (CPU, float32 for a closure without weights).
 """
 
 from __future__ import annotations
 
 import torch
 
-from ._checks import is_count
-from .reverse import VARIANCES, p_step, predict_x0_from_eps, split_output
+from ._checks import check_count, check_generator, check_real, model_place, randn_like
+from .models import check_model_schedule
+from .reverse import check_variance, p_step, predict_x0_from_eps, split_output
 from .schedules import Schedule
 
 
-def _check_n(n) -> None:
-    if not is_count(n):
-        raise ValueError(f"n (the number of samples) must be an integer ≥ 1, got {n!r}")
-
-
-def _start(n: int, d: int, generator, x_T) -> torch.Tensor:
+def _start(model, n, d: int, generator, x_T) -> torch.Tensor:
+    n = check_count(n, "n (the number of samples)")
+    check_count(d, "d")
+    check_generator(generator)
     if x_T is None:
-        return torch.randn((n, d), generator=generator)
+        device, dtype = model_place(model)
+        return randn_like(torch.empty((n, d), device=device, dtype=dtype), generator)
+    if not isinstance(x_T, torch.Tensor) or not x_T.dtype.is_floating_point:
+        raise TypeError(f"x_T must be a floating-point torch.Tensor of shape (n, d), got {type(x_T).__name__}")
     if tuple(x_T.shape) != (n, d):
         raise ValueError(f"x_T must have shape (n, d) = ({n}, {d}), got {tuple(x_T.shape)}")
     return x_T
@@ -36,13 +43,12 @@ def ddpm_sample(model, sched: Schedule, n: int, d: int = 2, variance: str = "bet
         whose entry t is x_t (entry T is the starting noise, entry 0 the samples).
     ``x_T`` (n, d) replaces the starting noise, to run several samplers from the same start.
     """
-    _check_n(n)
-    if variance not in VARIANCES:
-        raise ValueError(f"unknown variance {variance!r}; choose one of {', '.join(VARIANCES)}")
-    x = _start(n, d, generator, x_T)
+    check_model_schedule(model, sched)
+    check_variance(variance)
+    x = _start(model, n, d, generator, x_T)
     traj = [x]
     for t in range(sched.T, 0, -1):
-        x = p_step(x, t, model(x, torch.full((n,), t, dtype=torch.long)), sched, variance, generator)
+        x = p_step(x, t, model(x, torch.full((n,), t, dtype=torch.long, device=x.device)), sched, variance, generator)
         traj.append(x)
     if return_trajectory:
         return x, torch.stack(traj[::-1])
@@ -51,7 +57,9 @@ def ddpm_sample(model, sched: Schedule, n: int, d: int = 2, variance: str = "bet
 
 def ddim_timesteps(sched: Schedule, steps: int) -> list[int]:
     """``steps`` evenly spaced steps T = τ_S > … > τ_1 ≥ 1 (then the chain ends at t = 0)."""
-    if not is_count(steps) or steps > sched.T:
+    if not isinstance(sched, Schedule):
+        raise TypeError(f"sched must be a ddpm_lib Schedule, got {type(sched).__name__} {sched!r}")
+    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= sched.T:
         raise ValueError(f"steps must be an integer from 1 to T = {sched.T}, got {steps!r}")
     taus = torch.linspace(sched.T, 0, steps + 1, dtype=torch.float64)[:-1].round().long()
     return taus.tolist()
@@ -69,29 +77,28 @@ def ddim_sample(model, sched: Schedule, n: int, steps: int, eta: float = 0.0, d:
         x_s = √ᾱ_s x̂_0 + √(1−ᾱ_s−σ²) ε̂ + σ z
 
     η = 0 is deterministic given x_T; η = 1 with steps = T is ancestral DDPM with σ_t² = β̃_t.
-    η > 1 is accepted but leaves the family of eq. 12: once σ² exceeds 1−ᾱ_s the
-    direction term is clamped to zero (rather than taking the root of a negative number).
-    Returns and ``x_T`` as in :func:`ddpm_sample` (the trajectory has steps + 1 entries).
+    η must be finite and ≥ 0; η > 1 is accepted but leaves the family of eq. 12: once σ²
+    exceeds 1−ᾱ_s the direction term is clamped to zero (rather than taking the root of a
+    negative number). Returns and ``x_T`` as in :func:`ddpm_sample` (the trajectory has steps + 1 entries).
     """
-    _check_n(n)
-    if not eta >= 0:
-        raise ValueError(f"eta must be ≥ 0, got {eta!r}")
+    check_model_schedule(model, sched)
+    eta = check_real(eta, "eta", lo=0.0)
     taus = ddim_timesteps(sched, steps)
-    x = _start(n, d, generator, x_T)
+    x = _start(model, n, d, generator, x_T)
     traj = [x]
     for i, t in enumerate(taus):
         s = taus[i + 1] if i + 1 < len(taus) else 0
-        tt = torch.full((n,), t, dtype=torch.long)
+        tt = torch.full((n,), t, dtype=torch.long, device=x.device)
         eps, _ = split_output(model(x, tt), d)
-        x0_hat = predict_x0_from_eps(x, tt, eps, sched)
+        x0_hat = predict_x0_from_eps(x, tt, eps.to(x.dtype), sched)
         ab_t, ab_s = sched.alpha_bar[t], sched.alpha_bar[s]
         var = eta**2 * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)
         # In exact arithmetic 1−ᾱ_s−σ² ≥ 0 (equality at η = 1, s = 0); rounding can make it
         # a tiny negative number whose square root is NaN, so clamp it at zero.
         dir_coef = (1 - ab_s - var).clamp(min=0).sqrt()
-        x = ab_s.sqrt().to(x.dtype) * x0_hat + dir_coef.to(x.dtype) * eps
+        x = ab_s.sqrt().to(x.dtype) * x0_hat + dir_coef.to(x.dtype) * eps.to(x.dtype)
         if var > 0:
-            x = x + var.sqrt().to(x.dtype) * torch.randn(x.shape, generator=generator, dtype=x.dtype)
+            x = x + var.sqrt().to(x.dtype) * randn_like(x, generator)
         traj.append(x)
     if return_trajectory:
         return x, torch.stack(traj[::-1])

@@ -126,7 +126,13 @@ class Schedule:
     T: int = field(init=False)
 
     def __post_init__(self):
-        b = torch.as_tensor(self.betas_1_to_T, dtype=torch.float64).detach().clone()
+        try:
+            b = torch.as_tensor(self.betas_1_to_T, dtype=torch.float64).detach().cpu().clone()
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(f"betas must be a 1-D sequence of numbers β_1, …, β_T, got {self.betas_1_to_T!r}") from None
+        if not isinstance(self.name, str):
+            raise TypeError(f"name must be a string, got {type(self.name).__name__} {self.name!r}")
+        self._tables = {}
         if b.ndim != 1 or b.numel() < 1:
             raise ValueError(f"betas must be a 1-D sequence of T ≥ 1 values, got shape {tuple(b.shape)}")
         if not torch.all((b > 0) & (b < 1)):
@@ -143,6 +149,9 @@ class Schedule:
         self.posterior_mean_coef_x0 = torch.where(one_minus > 0, self.alpha_bar_prev.sqrt() * self.betas / safe, 1.0)
         self.posterior_mean_coef_xt = torch.where(one_minus > 0, self.alphas.sqrt() * (1 - self.alpha_bar_prev) / safe, 0.0)
         self.snr = self.alpha_bar / one_minus
+        # β̃_t with β̃_1 = 0 (no logarithm) clipped to β̃_2 (or β_1 when T = 1): see reverse.log_variance.
+        self.posterior_variance_clipped = self.posterior_variance.clone()
+        self.posterior_variance_clipped[1] = self.posterior_variance[2] if self.T > 1 else self.betas[1]
         if self.alpha_bar[-1] > NOISE_TOLERANCE:
             warnings.warn(
                 f"this schedule ends at ᾱ_T = {self.alpha_bar[-1].item():.3g} > {NOISE_TOLERANCE:g}: x_T still "
@@ -157,18 +166,48 @@ class Schedule:
         return cls(make_betas(name, T), name=name)
 
     def check_t(self, t: torch.Tensor, *, allow_zero: bool = False) -> torch.Tensor:
-        """Validate integer steps t (shape (n,)) and return them as int64."""
+        """Validate integer steps t (an int or shape (n,)) and return them as int64 (same device)."""
+        if isinstance(t, (str, bytes, bool, float)) or t is None:
+            raise TypeError(f"t must be integer steps (an int or an integer tensor), got {type(t).__name__} {t!r}")
         t = torch.as_tensor(t)
-        if t.dtype.is_floating_point or t.dtype == torch.bool:
+        if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
             raise TypeError(f"t must hold integer steps, got dtype {t.dtype}")
         lo = 0 if allow_zero else 1
-        if t.numel() and (t.min() < lo or t.max() > self.T):
-            raise ValueError(f"t must lie in {lo}…{self.T} for this schedule, got values from {t.min().item()} to {t.max().item()}")
+        if t.numel() and t.device.type != "meta":
+            t_min, t_max = t.aminmax()
+            if t_min < lo or t_max > self.T:
+                raise ValueError(f"t must lie in {lo}…{self.T} for this schedule, "
+                                 f"got values from {t_min.item()} to {t_max.item()}")
         return t.long()
 
+    def table(self, name: str, like: torch.Tensor) -> torch.Tensor:
+        """The per-step array ``name`` (e.g. "alpha_bar") in the dtype and on the device of ``like``, cached."""
+        key = (name, like.dtype, like.device)
+        if key not in self._tables:
+            self._tables[key] = getattr(self, name).to(dtype=like.dtype).to(like.device)
+        return self._tables[key]
+
     def at(self, name: str, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-        """``getattr(self, name)[t]`` shaped (n, 1) in the dtype of ``like``, for broadcasting over x: (n, d)."""
-        return getattr(self, name)[t].to(like.dtype).unsqueeze(-1)
+        """``getattr(self, name)[t]`` shaped (n, 1) in the dtype and on the device of ``like``, for broadcasting over x: (n, d)."""
+        return self.table(name, like)[t.to(like.device)].unsqueeze(-1)
+
+    def same_as(self, other: "Schedule") -> bool:
+        """True if ``other`` has the same T and the same β_t (to 1e-12)."""
+        return (isinstance(other, Schedule) and other.T == self.T
+                and torch.allclose(other.betas, self.betas, rtol=1e-12, atol=0.0))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_tables"] = {}
+        return state
 
     def __repr__(self) -> str:
         return f"Schedule({self.name!r}, T={self.T}, ᾱ_T={self.alpha_bar[-1].item():.2e})"
+
+
+def check_schedule(sched, name: str = "sched") -> "Schedule":
+    """Require a :class:`Schedule` (e.g. ``Schedule.named("linear", T=100)``)."""
+    if not isinstance(sched, Schedule):
+        raise TypeError(f"{name} must be a ddpm_lib Schedule, e.g. Schedule.named('linear', T=100); "
+                        f"got {type(sched).__name__} {sched!r}")
+    return sched

@@ -25,6 +25,7 @@ Helpers shared by several test files are exposed as fixtures (``stats``,
 from __future__ import annotations
 
 import math
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -32,6 +33,7 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
+os.environ.setdefault("DDPM_PROGRESS", "0")   # no progress bars in test logs (see ddpm_lib._checks)
 
 #: Number of standard errors allowed in every Monte Carlo comparison.
 Z = 5.0

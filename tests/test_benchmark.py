@@ -13,7 +13,7 @@ import torch
 from ddpm_lib import MLPDenoiser, Schedule, entropy, evaluate, nll_bound, sample_data, toy_law
 from ddpm_lib.benchmark import (QUICK, SETTINGS, ddpm_quality, ideal_bound, mean_metrics, mean_se, nll_table,
                                 schedule_for, train_on)
-from ddpm_lib.ideal import ideal_eps_shared
+from ddpm_lib.density import ideal_eps
 
 
 def test_settings_reach_noise_and_name_the_schedule():
@@ -50,7 +50,7 @@ def test_nll_table_matches_the_bound_and_the_entropy():
     x0 = sample_data("moons", 50, seed=3).double()
     ours = nll_bound(model.double(), x0, sched, generator=torch.Generator().manual_seed(3))
     model.float()
-    ideal = nll_bound(ideal_eps_shared(toy_law("moons"), sched), x0, sched, generator=torch.Generator().manual_seed(3))
+    ideal = nll_bound(ideal_eps(toy_law("moons"), sched), x0, sched, generator=torch.Generator().manual_seed(3))
     assert abs(table["nll_bound"][0] - ours.mean().item()) < 1e-4
     assert abs(table["ideal_nll_bound"][0] - ideal.mean().item()) < 1e-9
     assert abs(table["nll_gap_to_ideal"][0] - (ours - ideal).mean().item()) < 1e-4
@@ -66,7 +66,7 @@ def test_ideal_bound_with_no_repeats_is_the_plain_bound():
     sched = Schedule.named("sigmoid", 20)
     plain = ideal_bound("s_curve", sched, n=400, first=0)
     x0 = sample_data("s_curve", 400, seed=7).double()
-    direct = nll_bound(ideal_eps_shared(toy_law("s_curve"), sched, dtype=torch.float32), x0, sched,
+    direct = nll_bound(ideal_eps(toy_law("s_curve"), sched, dtype=torch.float32), x0, sched,
                        generator=torch.Generator().manual_seed(3))
     assert torch.allclose(plain, direct, atol=1e-9)
     repeated = ideal_bound("s_curve", sched, n=400, first=5, repeats=10)
@@ -103,7 +103,7 @@ def test_ddpm_quality_returns_the_first_chain_and_scores_the_ideal_denoiser_at_t
     denoiser as the model, C2ST is within 0.05 of its floor."""
     cfg = dict(QUICK, n=800, draws=2)
     sched = schedule_for(cfg)
-    metrics, chain = ddpm_quality(ideal_eps_shared(toy_law("moons"), sched), "moons", cfg)
+    metrics, chain = ddpm_quality(ideal_eps(toy_law("moons"), sched), "moons", cfg)
     assert chain.shape == (cfg["T"] + 1, 800, 2)
     assert chain[-1].mean(0).abs().max() < 0.15 and (chain[-1].var(0) - 1).abs().max() < 0.15
     assert abs(metrics["c2st"] - metrics["c2st_floor"]) < 0.05 and "c2st_se" in metrics

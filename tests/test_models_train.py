@@ -120,8 +120,9 @@ def _recording_loss(record):
 @pytest.mark.parametrize("decay", [0.0, 0.5, 0.9])
 def test_returned_model_is_the_ema_of_the_raw_weights(decay):
     """The result's .model is the exponential moving average of the raw weights, recomputed here by
-    hand from the weights recorded before every step: e_0 = θ_0, e_i = decay·e_{i−1} + (1−decay)·θ_i,
-    where θ_i is the raw weight after step i (θ_steps = raw_model). With decay = 0 it is the raw model.
+    hand from the weights recorded before every step: e_0 = θ_0, e_i = d_i·e_{i−1} + (1−d_i)·θ_i with the
+    warmed-up decay d_i = min(decay, i/(9 + i)), where θ_i is the raw weight after step i (θ_steps =
+    raw_model). With decay = 0 it is the raw model.
     Rounding allowance: each float32 update rounds at ≈ eps₃₂·|θ|; 4·steps·eps₃₂·max|θ|."""
     steps = 6
     record = []
@@ -129,8 +130,9 @@ def test_returned_model_is_the_ema_of_the_raw_weights(decay):
     assert len(record) == steps
     raw = record + [_params(res.raw_model)]  # θ_0 … θ_steps
     ema = [p.clone() for p in raw[0]]
-    for theta in raw[1:]:
-        ema = [decay * e + (1 - decay) * p for e, p in zip(ema, theta)]
+    for i, theta in enumerate(raw[1:], start=1):
+        d = min(decay, i / (9 + i))
+        ema = [d * e + (1 - d) * p for e, p in zip(ema, theta)]
     assert res.model is not res.raw_model
     for e, got in zip(ema, res.model.parameters()):
         tol = 4 * steps * torch.finfo(torch.float32).eps * max(1.0, e.abs().max().item())
@@ -193,8 +195,9 @@ def test_snapshots_are_the_ema_after_the_requested_steps():
     record = []
     replay = _train(copy.deepcopy(init), steps=6, snapshot_at=(3,), loss_fn=_recording_loss(record))
     ema = [p.clone() for p in record[0]]
-    for theta in record[1:4]:
-        ema = [0.9 * e + 0.1 * p for e, p in zip(ema, theta)]
+    for i, theta in enumerate(record[1:4], start=1):
+        d = min(0.9, i / (9 + i))   # the warmed-up decay (ddpm_lib.train.ema_decay_at)
+        ema = [d * e + (1 - d) * p for e, p in zip(ema, theta)]
     for e, got in zip(ema, replay.snapshots[0][2].parameters()):
         assert (got - e).abs().max().item() <= 12 * torch.finfo(torch.float32).eps * max(1.0, e.abs().max().item())
     assert _train(_small_model(), steps=4).snapshots == []
@@ -210,8 +213,8 @@ def test_snapshot_steps_must_lie_in_the_run(snapshot_at):
 @pytest.mark.parametrize("kw, match", [
     (dict(steps=0), r"steps must be an integer ≥ 1"),
     (dict(steps=2.5), r"steps must be an integer ≥ 1"),
-    (dict(ema_decay=1.0), r"ema_decay must lie in \[0, 1\)"),
-    (dict(ema_decay=-0.1), r"ema_decay must lie in \[0, 1\)"),
+    (dict(ema_decay=1.0), r"ema_decay must be a finite number in \[0, 1\)"),
+    (dict(ema_decay=-0.1), r"ema_decay must be a finite number in \[0, 1\)"),
 ])
 def test_train_argument_errors(kw, match):
     """steps must be a positive integer; ema_decay must lie in [0, 1) (1 would never move the EMA)."""
@@ -223,6 +226,6 @@ def test_train_data_and_threads_errors():
     """The data must be (n, d) points; the thread count a positive integer."""
     with pytest.raises(ValueError, match=r"data must have shape \(n, d\)"):
         train(_small_model(), torch.zeros(10), SCHED, steps=1, progress=False)
-    with pytest.raises(ValueError, match=r"number of threads must be an integer ≥ 1"):
+    with pytest.raises(ValueError, match=r"threads \(the number of torch threads\) must be an integer ≥ 1"):
         with torch_threads(0):
             pass
