@@ -17,6 +17,8 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.train`      the training loop with EMA; it trains a copy and stops on a non-finite loss
 - :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
 - :mod:`ddpm_lib.plotting`   the book's figure style
+- :mod:`ddpm_lib.frames`     kernel-free frame players for the static book (chapters 1, 2, 4)
+- :mod:`ddpm_lib.glued`      numbers in the prose, shown in the book and in JupyterLab
 - :mod:`ddpm_lib.animation`  reverse-chain animations that play offline (chapter 4)
 - :mod:`ddpm_lib.benchmark`  the book's settings and measurements (chapter 6, tools/benchmark.py)
 
@@ -27,6 +29,7 @@ every progress bar (see :mod:`ddpm_lib._checks`).
 
 from .data import DATASETS, GaussianMixture, sample_data
 from .forward import q_sample, q_step, q_trajectory
+from .frames import figure_frames, frame_player
 from .density import entropy, ideal_eps, toy_law
 from .langevin import annealed_langevin, annealed_langevin_sample, langevin, langevin_step, score_from_eps
 from .losses import gaussian_kl, gaussian_nll, l_simple, l_vlb, nll_bound, prior_kl, vlb_term, vlb_weights

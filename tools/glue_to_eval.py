@@ -41,17 +41,8 @@ from pathlib import Path
 STORE = "G"
 
 #: The first line of the helper that replaces ``from myst_nb import glue`` (also the marker of a converted cell).
-HELPER_MARK = "from myst_nb import glue as _myst_glue"
-HELPER = f'''{HELPER_MARK}
-
-{STORE} = {{}}  # every glued value by name: the text shows them as {{eval}}`f"{{{STORE}['name']:.3f}}"`
-
-
-def glue(name, value, display=True):
-    """Glue ``value`` for the book (myst_nb.glue) and keep it in ``{STORE}[name]`` for the text in JupyterLab."""
-    {STORE}[name] = value
-    _myst_glue(name, value, display=display)
-'''
+HELPER_MARK = "from ddpm_lib.glued import G, glue"
+HELPER = HELPER_MARK + "  # glue() also keeps each number in G, for the text\n"
 
 #: What ``nb_eval_name_regex`` (myst-nb) must allow: a plain name, or the expressions this tool writes.
 EVAL_NAME_REGEX = r"""^([A-Za-z_][A-Za-z0-9_]*|f"\{G\['[A-Za-z0-9_]+'\](:[^{}"']*)?\}"|G\['[A-Za-z0-9_]+'\])$"""
