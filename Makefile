@@ -3,6 +3,7 @@
 #   make test   set up .venv, check formatting (ruff), run the unit tests and every notebook
 #               (nbval), build the book, open every page in Chromium (tests/test_browser.py),
 #               then run the benchmark's smoke test
+#   make lab    open the chapters in JupyterLab, in a git-ignored working copy (lab/)
 # See README.md.
 
 PYTHON ?= python3
@@ -21,6 +22,8 @@ export OPENBLAS_NUM_THREADS=1
 # would be ipywidgets (and pull in the 3.6 MB widget manager) for a bar that no reader
 # sees move.
 export DDPM_PROGRESS=0
+# The same for the chapters' own tqdm loops (tqdm reads TQDM_* defaults from the environment).
+export TQDM_DISABLE=1
 
 .PHONY: setup book test lint unit browser-test benchmark-quick clean
 
@@ -61,3 +64,6 @@ test: lint unit book browser-test benchmark-quick
 
 clean:
 	rm -rf _build
+
+# make lab, make lab-reset, make kernel: the chapters in JupyterLab (see README.md).
+include tools/lab/lab.mk

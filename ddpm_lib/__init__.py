@@ -28,15 +28,36 @@ every progress bar (see :mod:`ddpm_lib._checks`).
 """
 
 from .data import DATASETS, GaussianMixture, sample_data
+from .density import entropy, ideal_eps, toy_law
 from .forward import q_sample, q_step, q_trajectory
 from .frames import figure_frames, frame_player
-from .density import entropy, ideal_eps, toy_law
-from .langevin import annealed_langevin, annealed_langevin_sample, langevin, langevin_step, score_from_eps
-from .losses import gaussian_kl, gaussian_nll, l_simple, l_vlb, nll_bound, prior_kl, vlb_term, vlb_weights
+from .langevin import (
+    annealed_langevin,
+    annealed_langevin_sample,
+    langevin,
+    langevin_step,
+    score_from_eps,
+)
+from .losses import (
+    gaussian_kl,
+    gaussian_nll,
+    l_simple,
+    l_vlb,
+    nll_bound,
+    prior_kl,
+    vlb_term,
+    vlb_weights,
+)
 from .metrics import c2st, evaluate, format_metrics, histogram_js, sliced_wasserstein
-from .moments import moment_gap
 from .models import MLPDenoiser, SinusoidalEmbedding, load_model, save_model
-from .reverse import log_variance, mean_from_eps, p_step, posterior_mean_variance, predict_x0_from_eps
+from .moments import moment_gap
+from .reverse import (
+    log_variance,
+    mean_from_eps,
+    p_step,
+    posterior_mean_variance,
+    predict_x0_from_eps,
+)
 from .sampling import ddim_sample, ddim_timesteps, ddpm_sample
 from .schedules import SCHEDULES, Schedule, make_betas
 from .train import TrainingDiverged, TrainResult, torch_threads, train

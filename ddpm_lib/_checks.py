@@ -37,8 +37,14 @@ def check_count(n, name: str, minimum: int = 1) -> int:
     return int(n)
 
 
-def check_real(v, name: str, lo: float = -math.inf, hi: float = math.inf, lo_open: bool = False,
-               hi_open: bool = False) -> float:
+def check_real(
+    v,
+    name: str,
+    lo: float = -math.inf,
+    hi: float = math.inf,
+    lo_open: bool = False,
+    hi_open: bool = False,
+) -> float:
     """Require a finite real number in the interval from ``lo`` to ``hi``; return it as a float.
 
     Tensors with one element are accepted (``float(v)``).
@@ -59,49 +65,69 @@ def check_real(v, name: str, lo: float = -math.inf, hi: float = math.inf, lo_ope
 def check_generator(generator, name: str = "generator"):
     """Require None or a ``torch.Generator`` (a seed is not one: use ``torch.Generator().manual_seed(s)``)."""
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"{name} must be a torch.Generator or None, got {type(generator).__name__} {generator!r}; "
-                        f"for a seed s use torch.Generator().manual_seed(s)")
+        raise TypeError(
+            f"{name} must be a torch.Generator or None, got {type(generator).__name__} {generator!r}; "
+            f"for a seed s use torch.Generator().manual_seed(s)"
+        )
     return generator
 
 
-def check_points(x: torch.Tensor, name: str = "x", finite: bool = False) -> torch.Tensor:
+def check_points(
+    x: torch.Tensor, name: str = "x", finite: bool = False
+) -> torch.Tensor:
     """Require a float tensor of points, shape (n, d) with n, d ≥ 1 (and, with ``finite``, no NaN or inf)."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape (n, d), got {type(x).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape (n, d), got {type(x).__name__}"
+        )
     if x.ndim != 2:
-        raise ValueError(f"{name} must have shape (n, d) (one row per point), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must have shape (n, d) (one row per point), got shape {tuple(x.shape)}"
+        )
     if x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{name} must hold at least one point of at least one coordinate, got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"{name} must hold at least one point of at least one coordinate, got shape {tuple(x.shape)}"
+        )
     if not x.dtype.is_floating_point:
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
     if finite and x.device.type != "meta":
         bad = int((~torch.isfinite(x)).any(dim=1).sum())
         if bad:
-            raise ValueError(f"{name} must be finite, got {bad} of {x.shape[0]} rows with NaN or inf")
+            raise ValueError(
+                f"{name} must be finite, got {bad} of {x.shape[0]} rows with NaN or inf"
+            )
     return x
 
 
 def check_like(y: torch.Tensor, x: torch.Tensor, name: str, ref: str = "x") -> None:
     """Require ``y`` to be a tensor with the same shape as ``x``."""
     if not isinstance(y, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {tuple(x.shape)}, got {type(y).__name__}")
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {tuple(x.shape)}, got {type(y).__name__}"
+        )
     if tuple(y.shape) != tuple(x.shape):
-        raise ValueError(f"{name} must have the same shape as {ref}, {tuple(x.shape)}; got {tuple(y.shape)}")
+        raise ValueError(
+            f"{name} must have the same shape as {ref}, {tuple(x.shape)}; got {tuple(y.shape)}"
+        )
 
 
 def check_steps(t, x: torch.Tensor, name: str = "t") -> torch.Tensor:
     """Require integer steps t of shape (n,) (one per point) or a single step; return (n,) on x's device."""
     if isinstance(t, (str, bytes, bool, float)) or t is None:
-        raise TypeError(f"{name} must be integer steps (an int or an integer tensor of shape (n,)), "
-                        f"got {type(t).__name__} {t!r}")
+        raise TypeError(
+            f"{name} must be integer steps (an int or an integer tensor of shape (n,)), "
+            f"got {type(t).__name__} {t!r}"
+        )
     t = torch.as_tensor(t, device=x.device)
     if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
         raise TypeError(f"{name} must hold integer steps, got dtype {t.dtype}")
     if t.ndim == 0:
         t = t.expand(x.shape[0])
     if t.ndim != 1 or t.shape[0] != x.shape[0]:
-        raise ValueError(f"{name} must have shape (n,) = ({x.shape[0]},) or be a single step, "
-                         f"got shape {tuple(t.shape)}")
+        raise ValueError(
+            f"{name} must have shape (n,) = ({x.shape[0]},) or be a single step, "
+            f"got shape {tuple(t.shape)}"
+        )
     return t
 
 
@@ -113,7 +139,9 @@ def randn_like(x: torch.Tensor, generator=None) -> torch.Tensor:
     """
     if generator is None:
         return torch.randn(x.shape, dtype=x.dtype, device=x.device)
-    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=generator.device).to(x.device)
+    return torch.randn(
+        x.shape, generator=generator, dtype=x.dtype, device=generator.device
+    ).to(x.device)
 
 
 def model_place(model, default_dtype=torch.float32):

@@ -25,11 +25,29 @@ from .train import TrainResult, train
 #: The book's settings: the sigmoid schedule of chapter 1 with T = 100, 5000 Adam steps of
 #: batch 512 at learning rate 5e-3 (decaying to 5e-4), each metric the mean over ``draws``
 #: draws of ``n`` samples, the bound on ``nll_points`` held-out points.
-SETTINGS = dict(schedule="sigmoid", T=100, steps=5000, batch_size=512, lr=5e-3, n=2000, draws=5, nll_points=2000,
-                ddim_steps=(10, 20, 50))
+SETTINGS = dict(
+    schedule="sigmoid",
+    T=100,
+    steps=5000,
+    batch_size=512,
+    lr=5e-3,
+    n=2000,
+    draws=5,
+    nll_points=2000,
+    ddim_steps=(10, 20, 50),
+)
 #: Tiny settings for a smoke run (``tools/benchmark.py --quick``).
-QUICK = dict(schedule="sigmoid", T=50, steps=1500, batch_size=256, lr=3e-3, n=1000, draws=2, nll_points=200,
-             ddim_steps=(5, 10))
+QUICK = dict(
+    schedule="sigmoid",
+    T=50,
+    steps=1500,
+    batch_size=256,
+    lr=3e-3,
+    n=1000,
+    draws=2,
+    nll_points=200,
+    ddim_steps=(5, 10),
+)
 
 
 def mean_se(x) -> tuple[float, float]:
@@ -48,12 +66,28 @@ def training_data(name: str, seed: int = 0) -> torch.Tensor:
     return sample_data(name, 20_000, seed=seed)
 
 
-def train_on(name: str, cfg: dict = SETTINGS, seed: int = 0, snapshot_at=(), progress: bool = False) -> TrainResult:
+def train_on(
+    name: str,
+    cfg: dict = SETTINGS,
+    seed: int = 0,
+    snapshot_at=(),
+    progress: bool = False,
+) -> TrainResult:
     """Train a fresh :class:`MLPDenoiser` on :func:`training_data` of data set ``name`` with the settings ``cfg``."""
     data = training_data(name, seed)
-    torch.manual_seed(seed)   # the initial weights
-    return train(MLPDenoiser(), data, schedule_for(cfg), steps=cfg["steps"], batch_size=cfg["batch_size"],
-                 lr=cfg["lr"], seed=seed, progress=progress, desc=name, snapshot_at=snapshot_at)
+    torch.manual_seed(seed)  # the initial weights
+    return train(
+        MLPDenoiser(),
+        data,
+        schedule_for(cfg),
+        steps=cfg["steps"],
+        batch_size=cfg["batch_size"],
+        lr=cfg["lr"],
+        seed=seed,
+        progress=progress,
+        desc=name,
+        snapshot_at=snapshot_at,
+    )
 
 
 def mean_metrics(sampler, name: str, draws: int, seed: int = 100) -> dict:
@@ -70,7 +104,9 @@ def mean_metrics(sampler, name: str, draws: int, seed: int = 100) -> dict:
     for key in scores[0]:
         values = torch.tensor([s[key] for s in scores], dtype=torch.float64)
         out[key] = values.mean().item()
-        out[f"{key}_se"] = (values.std() / math.sqrt(draws)).item() if draws > 1 else math.nan
+        out[f"{key}_se"] = (
+            (values.std() / math.sqrt(draws)).item() if draws > 1 else math.nan
+        )
     return out
 
 
@@ -85,7 +121,9 @@ def ddpm_quality(model, name: str, cfg: dict = SETTINGS, seed: int = 0):
     chains = []
 
     def sampler():
-        x, chain = ddpm_sample(model, sched, cfg["n"], generator=gen, return_trajectory=True)
+        x, chain = ddpm_sample(
+            model, sched, cfg["n"], generator=gen, return_trajectory=True
+        )
         if not chains:
             chains.append(chain)
         return x
@@ -112,13 +150,29 @@ def nll_table(model, name: str, sched: Schedule, n: int, seed: int = 7) -> dict:
         ours = nll_bound(model64, x0, sched, generator=torch.Generator().manual_seed(3))
     finally:
         model.float()
-    ideal = nll_bound(ideal_eps(toy_law(name), sched), x0, sched, generator=torch.Generator().manual_seed(3))
-    return {"nll_bound": mean_se(ours), "ideal_nll_bound": mean_se(ideal), "nll_gap_to_ideal": mean_se(ours - ideal),
-            "entropy": data_entropy(name)}
+    ideal = nll_bound(
+        ideal_eps(toy_law(name), sched),
+        x0,
+        sched,
+        generator=torch.Generator().manual_seed(3),
+    )
+    return {
+        "nll_bound": mean_se(ours),
+        "ideal_nll_bound": mean_se(ideal),
+        "nll_gap_to_ideal": mean_se(ours - ideal),
+        "entropy": data_entropy(name),
+    }
 
 
-def ideal_bound(name: str, sched: Schedule, n: int, variance: str = "beta", seed: int = 7, first: int = 5,
-                repeats: int = 20) -> torch.Tensor:
+def ideal_bound(
+    name: str,
+    sched: Schedule,
+    n: int,
+    variance: str = "beta",
+    seed: int = 7,
+    first: int = 5,
+    repeats: int = 20,
+) -> torch.Tensor:
     """The ideal denoiser's bound per point (n,) on ``n`` held-out points, in nats.
 
     The first ``first`` terms, whose weights are largest, average ``repeats`` draws of x_t
@@ -126,5 +180,12 @@ def ideal_bound(name: str, sched: Schedule, n: int, variance: str = "beta", seed
     """
     x0 = sample_data(name, n, seed=seed).double()
     eps = ideal_eps(toy_law(name), sched, dtype=torch.float32)
-    return bound_terms(eps, x0, sched, variance, generator=torch.Generator().manual_seed(3), first=first,
-                       repeats=repeats).sum(1)
+    return bound_terms(
+        eps,
+        x0,
+        sched,
+        variance,
+        generator=torch.Generator().manual_seed(3),
+        first=first,
+        repeats=repeats,
+    ).sum(1)

@@ -18,8 +18,15 @@ from .schedules import Schedule
 
 
 @torch.no_grad()
-def bound_terms(model, x0: torch.Tensor, sched: Schedule, variance: str = "beta", generator=None,
-                first: int = 0, repeats: int = 1) -> torch.Tensor:
+def bound_terms(
+    model,
+    x0: torch.Tensor,
+    sched: Schedule,
+    variance: str = "beta",
+    generator=None,
+    first: int = 0,
+    repeats: int = 1,
+) -> torch.Tensor:
     """The terms of the bound per point, shape (n, T + 1), float64.   (eqs. 5.3, 5.4)
 
     Column 0 is L_T; column t (1 ≤ t ≤ T) is the term of step t, i.e. L_0 for t = 1 and

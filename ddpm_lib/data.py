@@ -70,7 +70,9 @@ def sample_data(name: str, n: int, seed: int) -> torch.Tensor:
     name: "swiss_roll", "moons" or "s_curve". The same seed gives the same points.
     """
     if name not in _RAW:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ValueError(
+            f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}"
+        )
     if not is_count(n):
         raise ValueError(f"n must be an integer ≥ 1, got {n!r}")
     if not is_count(seed, 0):
@@ -94,19 +96,31 @@ class GaussianMixture:
     def __init__(self, means, stds, weights=None):
         self.means = torch.as_tensor(means, dtype=torch.float64)
         if self.means.ndim != 2:
-            raise ValueError(f"means must have shape (K, d), got {tuple(self.means.shape)}")
+            raise ValueError(
+                f"means must have shape (K, d), got {tuple(self.means.shape)}"
+            )
         K, d = self.means.shape
         stds = torch.as_tensor(stds, dtype=torch.float64)
-        w = torch.ones(K, dtype=torch.float64) if weights is None else torch.as_tensor(weights, dtype=torch.float64)
+        w = (
+            torch.ones(K, dtype=torch.float64)
+            if weights is None
+            else torch.as_tensor(weights, dtype=torch.float64)
+        )
         if stds.shape not in ((K,), (K, d)) or w.shape != (K,):
-            raise ValueError(f"with means of shape (K, d) = ({K}, {d}), stds must be (K,) or (K, d) and weights (K,); "
-                             f"got {tuple(stds.shape)} and {tuple(w.shape)}")
+            raise ValueError(
+                f"with means of shape (K, d) = ({K}, {d}), stds must be (K,) or (K, d) and weights (K,); "
+                f"got {tuple(stds.shape)} and {tuple(w.shape)}"
+            )
         if not torch.all(torch.isfinite(self.means)):
             raise ValueError("means must be finite, got NaN or inf")
         if not torch.all(torch.isfinite(stds) & (stds > 0)):
-            raise ValueError(f"stds must be finite and positive (> 0), got {stds.flatten()[:5].tolist()}…")
+            raise ValueError(
+                f"stds must be finite and positive (> 0), got {stds.flatten()[:5].tolist()}…"
+            )
         if not torch.all(torch.isfinite(w) & (w > 0)):
-            raise ValueError(f"weights must be finite and positive (> 0), got {w[:5].tolist()}…")
+            raise ValueError(
+                f"weights must be finite and positive (> 0), got {w[:5].tolist()}…"
+            )
         self.stds = stds[:, None].expand(K, d).clone() if stds.ndim == 1 else stds
         self.weights = w / w.sum()
 
@@ -128,10 +142,20 @@ class GaussianMixture:
         The squared distance Σ_d (x_d − m_kd)²/s_kd² is expanded into three matrix
         products, which is much faster than forming the (n, K, d) differences.
         """
-        x = x.to(device="cpu", dtype=torch.float64)   # no detach: log_prob stays differentiable (chapter 3)
+        x = x.to(
+            device="cpu", dtype=torch.float64
+        )  # no detach: log_prob stays differentiable (chapter 3)
         inv_var = self.stds**-2  # (K, d)
-        sq = (x**2) @ inv_var.T - 2 * x @ (self.means * inv_var).T + (self.means**2 * inv_var).sum(1)
-        return self.weights.log() - 0.5 * sq.clamp(min=0) - 0.5 * torch.log(2 * math.pi / inv_var).sum(-1)
+        sq = (
+            (x**2) @ inv_var.T
+            - 2 * x @ (self.means * inv_var).T
+            + (self.means**2 * inv_var).sum(1)
+        )
+        return (
+            self.weights.log()
+            - 0.5 * sq.clamp(min=0)
+            - 0.5 * torch.log(2 * math.pi / inv_var).sum(-1)
+        )
 
     def _chunks(self, x: torch.Tensor):
         # Bound the (n, K) intermediates to about 2**22 numbers.
@@ -139,7 +163,9 @@ class GaussianMixture:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x), shape (n,), float64, on the device of x."""
-        return torch.cat([torch.logsumexp(self._log_components(c), dim=1) for c in self._chunks(x)]).to(x.device)
+        return torch.cat(
+            [torch.logsumexp(self._log_components(c), dim=1) for c in self._chunks(x)]
+        ).to(x.device)
 
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """∇_x log p(x) = Σ_k r_k(x) (m_k − x)/s_k², with responsibilities r_k; shape (n, d), dtype of x."""
@@ -153,4 +179,8 @@ class GaussianMixture:
     def noised(self, alpha_bar: float) -> "GaussianMixture":
         """The law of √ᾱ x_0 + √(1−ᾱ) ε for x_0 from this mixture: q(x_t) (chapters 2 and 3)."""
         ab = check_real(alpha_bar, "alpha_bar", lo=0.0, hi=1.0)
-        return GaussianMixture(math.sqrt(ab) * self.means, torch.sqrt(ab * self.stds**2 + 1 - ab), self.weights)
+        return GaussianMixture(
+            math.sqrt(ab) * self.means,
+            torch.sqrt(ab * self.stds**2 + 1 - ab),
+            self.weights,
+        )

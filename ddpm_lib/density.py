@@ -35,13 +35,17 @@ def _curve(name: str, K: int) -> tuple[np.ndarray, np.ndarray]:
     elif name == "s_curve":  # scikit-learn: t = 3π(u − ½), (sin t, sign(t)(cos t − 1))
         t = 3 * math.pi * (u - 0.5)
         pts = np.stack([np.sin(t), np.sign(t) * (np.cos(t) - 1)], 1)
-    elif name == "moons":  # two half circles, each with probability ½ (see data._raw_moons)
+    elif (
+        name == "moons"
+    ):  # two half circles, each with probability ½ (see data._raw_moons)
         theta = math.pi * (np.arange(K // 2) + 0.5) / (K // 2)
         upper = np.stack([np.cos(theta), np.sin(theta)], 1)
         lower = np.stack([1 - np.cos(theta), 0.5 - np.sin(theta)], 1)
         pts = np.concatenate([upper, lower])
     else:
-        raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
+        raise ValueError(
+            f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}"
+        )
     return pts, np.full(len(pts), 1.0 / len(pts))
 
 
@@ -59,7 +63,11 @@ def toy_law(name: str, nodes: int | None = None) -> GaussianMixture:
     mean, std = standardisation(name)
     means = (pts - mean) / std
     stds = np.broadcast_to(NOISE[name] / std, means.shape)
-    return GaussianMixture(torch.from_numpy(means), torch.from_numpy(np.ascontiguousarray(stds)), torch.from_numpy(w))
+    return GaussianMixture(
+        torch.from_numpy(means),
+        torch.from_numpy(np.ascontiguousarray(stds)),
+        torch.from_numpy(w),
+    )
 
 
 def density_grid(law: GaussianMixture, per_sigma: int = 3, margin: float = 8.0):
@@ -72,7 +80,10 @@ def density_grid(law: GaussianMixture, per_sigma: int = 3, margin: float = 8.0):
     h = law.stds.min().item() / per_sigma
     lo = (law.means - margin * law.stds).min(0).values
     hi = (law.means + margin * law.stds).max(0).values
-    axes = [torch.arange(lo[i].item(), hi[i].item() + h, h, dtype=torch.float64) for i in range(2)]
+    axes = [
+        torch.arange(lo[i].item(), hi[i].item() + h, h, dtype=torch.float64)
+        for i in range(2)
+    ]
     return torch.cartesian_prod(*axes), h
 
 
@@ -97,7 +108,9 @@ def shared_variance(law: GaussianMixture) -> torch.Tensor | None:
     return var[0]
 
 
-def ideal_eps(law: GaussianMixture, sched: Schedule, dtype: torch.dtype = torch.float64):
+def ideal_eps(
+    law: GaussianMixture, sched: Schedule, dtype: torch.dtype = torch.float64
+):
     """The best possible noise predictor for data from ``law``: E[ε | x_t] = −√(1−ᾱ_t) ∇log q(x_t).   (eq. 6.1)
 
     Returns a callable (x, t) -> ε̂ with x: (n, d) and t: (n,) steps in 1…T (or one step),
@@ -121,17 +134,25 @@ def ideal_eps(law: GaussianMixture, sched: Schedule, dtype: torch.dtype = torch.
     point (:meth:`GaussianMixture.score` of the noised mixture), in float64.
     """
     if not isinstance(law, GaussianMixture):
-        raise TypeError(f"law must be a GaussianMixture (e.g. toy_law('moons')), got {type(law).__name__}")
+        raise TypeError(
+            f"law must be a GaussianMixture (e.g. toy_law('moons')), got {type(law).__name__}"
+        )
     check_schedule(sched)
     if dtype not in (torch.float32, torch.float64):
         raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
     var0 = shared_variance(law)
-    step_eps = _general_step(law, sched) if var0 is None else _shared_step(law, sched, var0, dtype)
+    step_eps = (
+        _general_step(law, sched)
+        if var0 is None
+        else _shared_step(law, sched, var0, dtype)
+    )
 
     def eps(x: torch.Tensor, t) -> torch.Tensor:
         check_points(x, "x")
         if x.shape[1] != law.d:
-            raise ValueError(f"x must have d = {law.d} coordinates (the law's), got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have d = {law.d} coordinates (the law's), got shape {tuple(x.shape)}"
+            )
         t = sched.check_t(check_steps(t, x))
         out = torch.empty_like(x)
         for step in t.unique().tolist():
@@ -142,7 +163,9 @@ def ideal_eps(law: GaussianMixture, sched: Schedule, dtype: torch.dtype = torch.
     return eps
 
 
-def _shared_step(law: GaussianMixture, sched: Schedule, var0: torch.Tensor, dtype: torch.dtype):
+def _shared_step(
+    law: GaussianMixture, sched: Schedule, var0: torch.Tensor, dtype: torch.dtype
+):
     """ε̂ at one step by the affine softmax (the fast path of :func:`ideal_eps`)."""
     log_w = law.weights.log()
     cache = {}
@@ -150,18 +173,26 @@ def _shared_step(law: GaussianMixture, sched: Schedule, var0: torch.Tensor, dtyp
     def params(step: int):
         if step not in cache:
             ab = sched.alpha_bar[step].item()
-            mu = math.sqrt(ab) * law.means            # (K, d): means of the noised components
-            var = ab * var0 + (1 - ab)                 # (d,): their shared covariance S_t
-            slope = (mu / var).T.contiguous()          # (d, K): x ↦ xᵀ S_t⁻¹ μ_k
+            mu = math.sqrt(ab) * law.means  # (K, d): means of the noised components
+            var = ab * var0 + (1 - ab)  # (d,): their shared covariance S_t
+            slope = (mu / var).T.contiguous()  # (d, K): x ↦ xᵀ S_t⁻¹ μ_k
             offset = log_w - 0.5 * (mu**2 / var).sum(1)  # (K,)
-            cache[step] = (slope.to(dtype), offset.to(dtype), mu.T.contiguous().to(dtype), var, math.sqrt(1 - ab))
+            cache[step] = (
+                slope.to(dtype),
+                offset.to(dtype),
+                mu.T.contiguous().to(dtype),
+                var,
+                math.sqrt(1 - ab),
+            )
         return cache[step]
 
     def step_eps(x: torch.Tensor, step: int) -> torch.Tensor:
         slope, offset, mu_t, var, noise = params(step)
         xr = x.detach().cpu().double()
-        r = torch.softmax(torch.addmm(offset, xr.to(dtype), slope), dim=1)  # (n_rows, K) responsibilities
-        mean = (mu_t @ r.T).T.double()                                     # Σ_k r_k μ_k, (n_rows, d)
+        r = torch.softmax(
+            torch.addmm(offset, xr.to(dtype), slope), dim=1
+        )  # (n_rows, K) responsibilities
+        mean = (mu_t @ r.T).T.double()  # Σ_k r_k μ_k, (n_rows, d)
         return noise * (xr - mean) / var
 
     return step_eps

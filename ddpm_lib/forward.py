@@ -15,7 +15,9 @@ def _noise(x: torch.Tensor, noise, generator) -> torch.Tensor:
     return noise.to(device=x.device, dtype=x.dtype)
 
 
-def q_step(x_prev: torch.Tensor, t, sched: Schedule, noise=None, generator=None) -> torch.Tensor:
+def q_step(
+    x_prev: torch.Tensor, t, sched: Schedule, noise=None, generator=None
+) -> torch.Tensor:
     """One step of the chain, x_t ~ q(x_t | x_{t−1}) = N(√(1−β_t) x_{t−1}, β_t I).   (eq. 1.1)
 
     Args:
@@ -29,10 +31,15 @@ def q_step(x_prev: torch.Tensor, t, sched: Schedule, noise=None, generator=None)
     check_schedule(sched)
     t = sched.check_t(check_steps(t, x_prev))
     eps = _noise(x_prev, noise, generator)
-    return sched.at("alphas", t, x_prev).sqrt() * x_prev + sched.at("betas", t, x_prev).sqrt() * eps
+    return (
+        sched.at("alphas", t, x_prev).sqrt() * x_prev
+        + sched.at("betas", t, x_prev).sqrt() * eps
+    )
 
 
-def q_sample(x0: torch.Tensor, t, sched: Schedule, noise=None, generator=None) -> torch.Tensor:
+def q_sample(
+    x0: torch.Tensor, t, sched: Schedule, noise=None, generator=None
+) -> torch.Tensor:
     """Jump straight to step t: x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, i.e. q(x_t | x_0).   (eq. 2.3)
 
     Args:

@@ -35,15 +35,30 @@ class ImportanceSampledVLB:
     The object keeps the history between calls, so use one instance per training run.
     """
 
-    def __init__(self, sched: Schedule, history: int = 10, uniform_share: float = 1e-3, variance: str = "beta"):
+    def __init__(
+        self,
+        sched: Schedule,
+        history: int = 10,
+        uniform_share: float = 1e-3,
+        variance: str = "beta",
+    ):
         if isinstance(history, bool) or not isinstance(history, int) or history < 1:
             raise ValueError(f"history must be an integer ≥ 1, got {history!r}")
         check_schedule(sched)
         check_real(uniform_share, "uniform_share", lo=0.0, hi=1.0, lo_open=True)
         check_variance(variance)
-        self.T, self.history, self.uniform_share, self.variance = sched.T, history, uniform_share, variance
-        self.values = torch.zeros(sched.T + 1, history, dtype=torch.float64)  # ring buffer per step
-        self.seen = torch.zeros(sched.T + 1, dtype=torch.long)                 # values ever recorded per step
+        self.T, self.history, self.uniform_share, self.variance = (
+            sched.T,
+            history,
+            uniform_share,
+            variance,
+        )
+        self.values = torch.zeros(
+            sched.T + 1, history, dtype=torch.float64
+        )  # ring buffer per step
+        self.seen = torch.zeros(
+            sched.T + 1, dtype=torch.long
+        )  # values ever recorded per step
 
     def warmed_up(self) -> bool:
         """True once every step t = 1…T has ``history`` recorded values."""
@@ -64,19 +79,31 @@ class ImportanceSampledVLB:
         order = torch.argsort(t, stable=True)
         ts, vals = t[order], terms.detach().double()[order]
         counts = torch.bincount(ts, minlength=self.T + 1)
-        rank = torch.arange(len(ts)) - (torch.cumsum(counts, 0) - counts)[ts]  # position among equal t
-        keep = rank >= counts[ts] - self.history                              # only the last `history` fit
+        rank = (
+            torch.arange(len(ts)) - (torch.cumsum(counts, 0) - counts)[ts]
+        )  # position among equal t
+        keep = rank >= counts[ts] - self.history  # only the last `history` fit
         slot = (self.seen[ts] + rank) % self.history
         self.values[ts[keep], slot[keep]] = vals[keep]
         self.seen += counts
 
-    def __call__(self, model, x0: torch.Tensor, sched: Schedule, generator=None) -> torch.Tensor:
+    def __call__(
+        self, model, x0: torch.Tensor, sched: Schedule, generator=None
+    ) -> torch.Tensor:
         """The estimate (L_T + L_{t−1}/p_t) averaged over the batch x0 (n, d), one t ~ p per point; a scalar."""
         check_points(x0, "x0")
         if sched.T != self.T:
-            raise ValueError(f"this loss was built for T = {self.T}, got a schedule with T = {sched.T}")
+            raise ValueError(
+                f"this loss was built for T = {self.T}, got a schedule with T = {sched.T}"
+            )
         p = self.probabilities()
-        t = torch.multinomial(p[1:], x0.shape[0], replacement=True, generator=generator) + 1
+        t = (
+            torch.multinomial(p[1:], x0.shape[0], replacement=True, generator=generator)
+            + 1
+        )
         terms = vlb_term(model, x0, t.to(x0.device), sched, self.variance, generator)
         self.record(t, terms.cpu())
-        return (prior_kl(x0, sched) + terms / p[t].to(dtype=terms.dtype, device=terms.device)).mean()
+        return (
+            prior_kl(x0, sched)
+            + terms / p[t].to(dtype=terms.dtype, device=terms.device)
+        ).mean()

@@ -12,15 +12,28 @@ from numbers import Integral, Real
 
 import torch
 
-from ._checks import check_generator, check_like, check_points, check_steps, model_place, randn_like
+from ._checks import (
+    check_generator,
+    check_like,
+    check_points,
+    check_steps,
+    model_place,
+    randn_like,
+)
 from .reverse import predict_x0_from_eps, split_output
 from .schedules import Schedule, check_schedule
 
 
 def _check_step_size(step_size) -> float:
-    if isinstance(step_size, bool) or not isinstance(step_size, Real) \
-            or not math.isfinite(step_size) or step_size <= 0:
-        raise ValueError(f"step_size (ε) must be a finite number > 0, got {step_size!r}")
+    if (
+        isinstance(step_size, bool)
+        or not isinstance(step_size, Real)
+        or not math.isfinite(step_size)
+        or step_size <= 0
+    ):
+        raise ValueError(
+            f"step_size (ε) must be a finite number > 0, got {step_size!r}"
+        )
     return float(step_size)
 
 
@@ -33,15 +46,23 @@ def _check_count(k, name: str) -> int:
 def _check_sigmas(sigmas) -> torch.Tensor:
     s = torch.as_tensor(sigmas, dtype=torch.float64)
     if s.ndim != 1 or s.numel() < 1:
-        raise ValueError(f"sigmas must be a 1-D sequence of L ≥ 1 noise levels, got shape {tuple(s.shape)}")
+        raise ValueError(
+            f"sigmas must be a 1-D sequence of L ≥ 1 noise levels, got shape {tuple(s.shape)}"
+        )
     if not torch.all(torch.isfinite(s) & (s > 0)):
-        raise ValueError(f"every noise level σ_i must be finite and > 0, got {s.tolist()[:5]}…")
+        raise ValueError(
+            f"every noise level σ_i must be finite and > 0, got {s.tolist()[:5]}…"
+        )
     if torch.any(s[1:] > s[:-1]):
-        raise ValueError("sigmas must be in decreasing order σ_1 ≥ σ_2 ≥ … ≥ σ_L (anneal from coarse to fine)")
+        raise ValueError(
+            "sigmas must be in decreasing order σ_1 ≥ σ_2 ≥ … ≥ σ_L (anneal from coarse to fine)"
+        )
     return s
 
 
-def langevin_step(score, x: torch.Tensor, step_size: float, generator=None) -> torch.Tensor:
+def langevin_step(
+    score, x: torch.Tensor, step_size: float, generator=None
+) -> torch.Tensor:
     """One step of the unadjusted Langevin algorithm.   (eq. 3.3; Welling & Teh 2011)
 
         x ← x + (ε/2) ∇_x log p(x) + √ε z,      z ~ N(0, I)
@@ -61,8 +82,14 @@ def langevin_step(score, x: torch.Tensor, step_size: float, generator=None) -> t
     return x + 0.5 * eps * g.to(x.dtype) + math.sqrt(eps) * z
 
 
-def langevin(score, x: torch.Tensor, step_size: float, n_steps: int, generator=None,
-             return_trajectory: bool = False):
+def langevin(
+    score,
+    x: torch.Tensor,
+    step_size: float,
+    n_steps: int,
+    generator=None,
+    return_trajectory: bool = False,
+):
     """Run ``n_steps`` Langevin steps from x, one independent chain per row.   (eq. 3.3)
 
     For small ε and many steps the rows are (approximately) draws from p. For a
@@ -91,8 +118,15 @@ def langevin(score, x: torch.Tensor, step_size: float, n_steps: int, generator=N
     return x
 
 
-def annealed_langevin(score, x: torch.Tensor, sigmas, step_size: float, n_steps_per_level: int, generator=None,
-                      return_trajectory: bool = False):
+def annealed_langevin(
+    score,
+    x: torch.Tensor,
+    sigmas,
+    step_size: float,
+    n_steps_per_level: int,
+    generator=None,
+    return_trajectory: bool = False,
+):
     """Annealed Langevin dynamics (Song & Ermon 2019, Alg. 1).   (eq. 3.9)
 
     For the noise levels σ_1 ≥ … ≥ σ_L, run ``n_steps_per_level`` Langevin steps on
@@ -143,7 +177,9 @@ def score_from_eps(model, sched: Schedule):
 
     check_schedule(sched)
     if not callable(model):
-        raise TypeError(f"model must be callable as model(x, t) -> ε̂, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be callable as model(x, t) -> ε̂, got {type(model).__name__}"
+        )
 
     def score(x: torch.Tensor, t) -> torch.Tensor:
         check_points(x, "x")
@@ -160,18 +196,32 @@ def _check_timesteps(sched: Schedule, timesteps) -> list[int]:
         return list(range(sched.T, 0, -1))
     ts = [int(t) for t in timesteps]
     if not ts or any(t != u for t, u in zip(ts, timesteps)):
-        raise ValueError(f"timesteps must be a non-empty sequence of integer steps, got {timesteps!r}")
+        raise ValueError(
+            f"timesteps must be a non-empty sequence of integer steps, got {timesteps!r}"
+        )
     if min(ts) < 1 or max(ts) > sched.T:
-        raise ValueError(f"timesteps must lie in 1…{sched.T} for this schedule, got {min(ts)} to {max(ts)}")
+        raise ValueError(
+            f"timesteps must lie in 1…{sched.T} for this schedule, got {min(ts)} to {max(ts)}"
+        )
     if any(b >= a for a, b in zip(ts, ts[1:])):
         raise ValueError("timesteps must be strictly decreasing (from noisy to clean)")
     return ts
 
 
 @torch.no_grad()
-def annealed_langevin_sample(model, sched: Schedule, n: int, step_size: float, n_steps_per_level: int,
-                             timesteps=None, d: int = 2, generator=None, x_T: torch.Tensor | None = None,
-                             denoise: bool = False, return_trajectory: bool = False):
+def annealed_langevin_sample(
+    model,
+    sched: Schedule,
+    n: int,
+    step_size: float,
+    n_steps_per_level: int,
+    timesteps=None,
+    d: int = 2,
+    generator=None,
+    x_T: torch.Tensor | None = None,
+    denoise: bool = False,
+    return_trajectory: bool = False,
+):
     """Annealed Langevin over a schedule's noise levels, with a trained ε-model.   (eqs. 3.9, 3.12)
 
     Level t targets the marginal q(x_t), whose score is −ε_θ(x, t)/√(1−ᾱ_t)
@@ -197,11 +247,20 @@ def annealed_langevin_sample(model, sched: Schedule, n: int, step_size: float, n
         device, dtype = model_place(model)
         x_T = randn_like(torch.empty((n, d), device=device, dtype=dtype), generator)
     elif tuple(x_T.shape) != (n, d):
-        raise ValueError(f"x_T must have shape (n, d) = ({n}, {d}), got {tuple(x_T.shape)}")
+        raise ValueError(
+            f"x_T must have shape (n, d) = ({n}, {d}), got {tuple(x_T.shape)}"
+        )
     score = score_from_eps(model, sched)
     sigmas = (1 - sched.alpha_bar[ts]).sqrt()
-    x, traj = annealed_langevin(lambda y, i: score(y, ts[i]), x_T, sigmas, step_size, n_steps_per_level,
-                                generator, return_trajectory=True)
+    x, traj = annealed_langevin(
+        lambda y, i: score(y, ts[i]),
+        x_T,
+        sigmas,
+        step_size,
+        n_steps_per_level,
+        generator,
+        return_trajectory=True,
+    )
     if denoise:
         tt = torch.full((n,), ts[-1], dtype=torch.long, device=x.device)
         eps, _ = split_output(model(x, tt), d)

@@ -11,13 +11,21 @@ import torch
 
 from ._checks import check_count, check_generator, check_points, check_steps, randn_like
 from .forward import q_sample
-from .reverse import check_variance, log_variance, mean_from_eps, posterior_mean_variance, split_output
+from .reverse import (
+    check_variance,
+    log_variance,
+    mean_from_eps,
+    posterior_mean_variance,
+    split_output,
+)
 from .schedules import Schedule, check_schedule
 
 
 def _check_model(model) -> None:
     if not callable(model):
-        raise TypeError(f"model must be callable as model(x, t) -> ε̂, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be callable as model(x, t) -> ε̂, got {type(model).__name__}"
+        )
 
 
 def sample_t(n: int, sched: Schedule, generator=None, device=None) -> torch.Tensor:
@@ -25,8 +33,13 @@ def sample_t(n: int, sched: Schedule, generator=None, device=None) -> torch.Tens
     check_count(n, "n")
     check_schedule(sched)
     check_generator(generator)
-    t = torch.randint(1, sched.T + 1, (n,), generator=generator,
-                      device=generator.device if generator is not None else device)
+    t = torch.randint(
+        1,
+        sched.T + 1,
+        (n,),
+        generator=generator,
+        device=generator.device if generator is not None else device,
+    )
     return t if device is None else t.to(device)
 
 
@@ -47,9 +60,14 @@ def l_simple(model, x0: torch.Tensor, sched: Schedule, generator=None) -> torch.
 def gaussian_kl(mean1, log_var1, mean2, log_var2) -> torch.Tensor:
     """KL(N(mean1, e^{log_var1}) ‖ N(mean2, e^{log_var2})) per coordinate (broadcasts).   (eq. 5.5)
 
-        KL = ½ [log σ₂² − log σ₁² + (σ₁² + (μ₁ − μ₂)²) / σ₂² − 1]
+    KL = ½ [log σ₂² − log σ₁² + (σ₁² + (μ₁ − μ₂)²) / σ₂² − 1]
     """
-    return 0.5 * (log_var2 - log_var1 + (log_var1.exp() + (mean1 - mean2) ** 2) / log_var2.exp() - 1)
+    return 0.5 * (
+        log_var2
+        - log_var1
+        + (log_var1.exp() + (mean1 - mean2) ** 2) / log_var2.exp()
+        - 1
+    )
 
 
 def gaussian_nll(x, mean, log_var) -> torch.Tensor:
@@ -64,11 +82,19 @@ def prior_kl(x0: torch.Tensor, sched: Schedule) -> torch.Tensor:
     ab = sched.alpha_bar[-1].to(x0.dtype).to(x0.device)
     mean = ab.sqrt() * x0
     log_var = torch.log1p(-ab).expand_as(x0)
-    return gaussian_kl(mean, log_var, torch.zeros_like(x0), torch.zeros_like(x0)).sum(dim=1)
+    return gaussian_kl(mean, log_var, torch.zeros_like(x0), torch.zeros_like(x0)).sum(
+        dim=1
+    )
 
 
-def vlb_term(model, x0: torch.Tensor, t: torch.Tensor, sched: Schedule, variance: str = "beta",
-             generator=None) -> torch.Tensor:
+def vlb_term(
+    model,
+    x0: torch.Tensor,
+    t: torch.Tensor,
+    sched: Schedule,
+    variance: str = "beta",
+    generator=None,
+) -> torch.Tensor:
     """One term of the bound per point, shape (n,).   (eq. 5.4)
 
     For t ≥ 2: L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ p_θ(x_{t−1} | x_t)), with x_t ~ q(x_t | x_0).
@@ -94,7 +120,9 @@ def vlb_term(model, x0: torch.Tensor, t: torch.Tensor, sched: Schedule, variance
 
 
 @torch.no_grad()
-def nll_bound(model, x0: torch.Tensor, sched: Schedule, variance: str = "beta", generator=None) -> torch.Tensor:
+def nll_bound(
+    model, x0: torch.Tensor, sched: Schedule, variance: str = "beta", generator=None
+) -> torch.Tensor:
     """The variational bound on −log p_θ(x_0) in nats, per point, shape (n,).   (eq. 5.3)
 
         L = L_T + Σ_{t=2}^{T} L_{t−1} + L_0  ≥  −log p_θ(x_0)
@@ -123,12 +151,20 @@ def vlb_weights(sched: Schedule, variance: str = "beta") -> torch.Tensor:
     """
     check_schedule(sched)
     t = torch.arange(1, sched.T + 1)
-    var = log_variance(t, sched, variance, like=torch.zeros(1, dtype=torch.float64)).exp().squeeze(-1)
-    lam = sched.betas[1:] ** 2 / (2 * var * sched.alphas[1:] * (1 - sched.alpha_bar[1:]))
+    var = (
+        log_variance(t, sched, variance, like=torch.zeros(1, dtype=torch.float64))
+        .exp()
+        .squeeze(-1)
+    )
+    lam = sched.betas[1:] ** 2 / (
+        2 * var * sched.alphas[1:] * (1 - sched.alpha_bar[1:])
+    )
     return torch.cat([torch.zeros(1, dtype=torch.float64), lam])
 
 
-def l_vlb(model, x0: torch.Tensor, sched: Schedule, generator=None, variance: str = "beta") -> torch.Tensor:
+def l_vlb(
+    model, x0: torch.Tensor, sched: Schedule, generator=None, variance: str = "beta"
+) -> torch.Tensor:
     """A one-sample estimate of the whole bound, L_T + T · L_{t−1} with t ~ Uniform{1…T}.   (eq. 5.3)
 
     Unbiased for E[L_T + Σ_t L_{t−1}] (per point, nats); train with it in place of

@@ -16,7 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.model_selection import StratifiedGroupKFold, StratifiedKFold, cross_val_score
+from sklearn.model_selection import (
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    cross_val_score,
+)
 from sklearn.neighbors import KNeighborsClassifier
 
 from ._checks import check_count, check_real, is_count
@@ -32,20 +36,28 @@ def _np(x, name: str) -> np.ndarray:
     try:
         x = np.asarray(x, dtype=np.float64)
     except (TypeError, ValueError):
-        raise TypeError(f"{name} must be an (n, d) array or tensor of numbers, got {type(x).__name__}") from None
+        raise TypeError(
+            f"{name} must be an (n, d) array or tensor of numbers, got {type(x).__name__}"
+        ) from None
     if x.ndim != 2 or x.shape[0] < 1 or x.shape[1] < 1:
-        raise ValueError(f"{name} must have shape (n, d) with n, d ≥ 1 (one row per point), got shape {x.shape}")
+        raise ValueError(
+            f"{name} must have shape (n, d) with n, d ≥ 1 (one row per point), got shape {x.shape}"
+        )
     bad = int((~np.isfinite(x)).any(axis=1).sum())
     if bad:
-        raise ValueError(f"{name} must be finite, got {bad} of {len(x)} points with NaN or inf")
+        raise ValueError(
+            f"{name} must be finite, got {bad} of {len(x)} points with NaN or inf"
+        )
     return x
 
 
 def _pair(a, b, names=("samples", "reference")) -> tuple[np.ndarray, np.ndarray]:
     a, b = _np(a, names[0]), _np(b, names[1])
     if a.shape[1] != b.shape[1]:
-        raise ValueError(f"{names[0]} and {names[1]} must have the same number of coordinates d, "
-                         f"got {a.shape[1]} and {b.shape[1]}")
+        raise ValueError(
+            f"{names[0]} and {names[1]} must have the same number of coordinates d, "
+            f"got {a.shape[1]} and {b.shape[1]}"
+        )
     return a, b
 
 
@@ -69,8 +81,10 @@ def c2st(samples, reference, k: int = 10, folds: int = 5, seed: int = 0) -> floa
         raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
     m = min(len(a), len(b))
     if m < max(k, folds):
-        raise ValueError(f"c2st needs at least max(k, folds) = {max(k, folds)} points in each set, "
-                         f"got {len(a)} and {len(b)}")
+        raise ValueError(
+            f"c2st needs at least max(k, folds) = {max(k, folds)} points in each set, "
+            f"got {len(a)} and {len(b)}"
+        )
     rng = np.random.default_rng(seed)
     if len(a) > m:
         a = a[np.sort(rng.choice(len(a), m, replace=False))]
@@ -81,10 +95,18 @@ def c2st(samples, reference, k: int = 10, folds: int = 5, seed: int = 0) -> floa
     _, groups = np.unique(x, axis=0, return_inverse=True)
     groups = groups.ravel()
     if groups.max() + 1 == len(x):  # no repeated point: plain stratified folds
-        return float(cross_val_score(KNeighborsClassifier(k), x, y,
-                                     cv=StratifiedKFold(folds, shuffle=True, random_state=seed)).mean())
+        return float(
+            cross_val_score(
+                KNeighborsClassifier(k),
+                x,
+                y,
+                cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
+            ).mean()
+        )
     cv = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
-    return float(cross_val_score(KNeighborsClassifier(k), x, y, groups=groups, cv=cv).mean())
+    return float(
+        cross_val_score(KNeighborsClassifier(k), x, y, groups=groups, cv=cv).mean()
+    )
 
 
 def histogram_js(samples, reference, bins: int = HIST_BINS, lim=HIST_RANGE) -> float:
@@ -100,7 +122,9 @@ def histogram_js(samples, reference, bins: int = HIST_BINS, lim=HIST_RANGE) -> f
     try:
         lo, hi = (check_real(v, "lim") for v in lim)
     except TypeError:
-        raise TypeError(f"lim must be a pair (low, high) of numbers, got {lim!r}") from None
+        raise TypeError(
+            f"lim must be a pair (low, high) of numbers, got {lim!r}"
+        ) from None
     if not lo < hi:
         raise ValueError(f"lim must be a pair (low, high) with low < high, got {lim!r}")
     samples, reference = _pair(samples, reference)
@@ -134,7 +158,9 @@ def sliced_wasserstein(a, b, n_projections: int = 500, seed: int = 0) -> float:
     if not is_count(seed, 0):
         raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
     if a.shape != b.shape:
-        raise ValueError(f"sliced_wasserstein needs two sets of the same shape, got {a.shape} and {b.shape}")
+        raise ValueError(
+            f"sliced_wasserstein needs two sets of the same shape, got {a.shape} and {b.shape}"
+        )
     u = np.random.default_rng(seed).standard_normal((a.shape[1], n_projections))
     u /= np.linalg.norm(u, axis=0)
     pa, pb = np.sort(a @ u, axis=0), np.sort(b @ u, axis=0)
@@ -154,7 +180,9 @@ def evaluate(samples, draw, seed: int = 0, reference_size: int = 100_000) -> dic
     """
     samples = _np(samples, "samples")
     if not callable(draw):
-        raise TypeError(f"draw must be callable as draw(n, seed) -> (n, d) points, got {type(draw).__name__}")
+        raise TypeError(
+            f"draw must be callable as draw(n, seed) -> (n, d) points, got {type(draw).__name__}"
+        )
     if not is_count(seed, 0):
         raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
     check_count(reference_size, "reference_size")
@@ -174,6 +202,8 @@ def evaluate(samples, draw, seed: int = 0, reference_size: int = 100_000) -> dic
 
 def format_metrics(m: dict) -> str:
     """One line: each metric beside its floor."""
-    return (f"C2ST {m['c2st']:.3f} (floor {m['c2st_floor']:.3f}) | "
-            f"JS {m['js']:.4f} (floor {m['js_floor']:.4f}) | "
-            f"SW1 {m['sw1']:.4f} (floor {m['sw1_floor']:.4f})")
+    return (
+        f"C2ST {m['c2st']:.3f} (floor {m['c2st_floor']:.3f}) | "
+        f"JS {m['js']:.4f} (floor {m['js_floor']:.4f}) | "
+        f"SW1 {m['sw1']:.4f} (floor {m['sw1_floor']:.4f})"
+    )

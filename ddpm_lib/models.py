@@ -31,13 +31,19 @@ class SinusoidalEmbedding(nn.Module):
     def __init__(self, dim: int = 32, max_period: float = 10_000.0):
         super().__init__()
         if not is_even_count(dim):
-            raise ValueError(f"dim (the embedding size) must be an even integer ≥ 2, got {dim!r}")
+            raise ValueError(
+                f"dim (the embedding size) must be an even integer ≥ 2, got {dim!r}"
+            )
         self.dim, self.max_period = int(dim), float(max_period)
 
-    def forward(self, t: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    def forward(
+        self, t: torch.Tensor, dtype: torch.dtype = torch.float32
+    ) -> torch.Tensor:
         work = torch.float64 if dtype == torch.float64 else torch.float32
         half = self.dim // 2
-        freqs = torch.exp(-math.log(self.max_period) * torch.arange(half, device=t.device) / half).to(work)
+        freqs = torch.exp(
+            -math.log(self.max_period) * torch.arange(half, device=t.device) / half
+        ).to(work)
         angles = t.to(work)[:, None] * freqs[None, :]
         return torch.cat([angles.sin(), angles.cos()], dim=1).to(dtype)
 
@@ -62,18 +68,34 @@ class MLPDenoiser(nn.Module):
     in the dtype and on the device of its weights (``model.to(...)``); x must match them.
     """
 
-    def __init__(self, d: int = 2, hidden: int = 128, depth: int = 3, embed_dim: int = 32,
-                 learn_variance: bool = False):
+    def __init__(
+        self,
+        d: int = 2,
+        hidden: int = 128,
+        depth: int = 3,
+        embed_dim: int = 32,
+        learn_variance: bool = False,
+    ):
         super().__init__()
         check_count(d, "d")
         check_count(hidden, "hidden")
         check_count(depth, "depth")
         if not is_even_count(embed_dim):
-            raise ValueError(f"embed_dim must be an even integer ≥ 2, got {embed_dim!r}")
+            raise ValueError(
+                f"embed_dim must be an even integer ≥ 2, got {embed_dim!r}"
+            )
         if not isinstance(learn_variance, bool):
-            raise TypeError(f"learn_variance must be True or False, got {learn_variance!r}")
+            raise TypeError(
+                f"learn_variance must be True or False, got {learn_variance!r}"
+            )
         self.d, self.learn_variance = d, learn_variance
-        self.kwargs = dict(d=d, hidden=hidden, depth=depth, embed_dim=embed_dim, learn_variance=learn_variance)
+        self.kwargs = dict(
+            d=d,
+            hidden=hidden,
+            depth=depth,
+            embed_dim=embed_dim,
+            learn_variance=learn_variance,
+        )
         self.schedule: Schedule | None = None
         self.train_config: dict = {}
         self.embed = SinusoidalEmbedding(embed_dim)
@@ -88,11 +110,15 @@ class MLPDenoiser(nn.Module):
     def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         check_points(x, "x")
         if x.shape[1] != self.d:
-            raise ValueError(f"this model takes points with d = {self.d} coordinates, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"this model takes points with d = {self.d} coordinates, got shape {tuple(x.shape)}"
+            )
         w = self.eps_head.weight
         if x.dtype != w.dtype or x.device != w.device:
-            raise TypeError(f"x is {x.dtype} on {x.device} but the model's weights are {w.dtype} on {w.device}; "
-                            f"move one to the other (x.to(...) or model.to(...))")
+            raise TypeError(
+                f"x is {x.dtype} on {x.device} but the model's weights are {w.dtype} on {w.device}; "
+                f"move one to the other (x.to(...) or model.to(...))"
+            )
         t = check_steps(t, x)
         if self.schedule is not None:
             t = self.schedule.check_t(t, allow_zero=True)
@@ -113,11 +139,15 @@ def check_model_schedule(model, sched: Schedule) -> None:
     """
     check_schedule(sched)
     if not callable(model):
-        raise TypeError(f"model must be callable as model(x, t) -> ε̂, got {type(model).__name__}")
+        raise TypeError(
+            f"model must be callable as model(x, t) -> ε̂, got {type(model).__name__}"
+        )
     trained = getattr(model, "schedule", None)
     if isinstance(trained, Schedule) and not trained.same_as(sched):
-        raise ValueError(f"this model was trained with {trained!r}, not with sched = {sched!r}; sample with "
-                         f"the schedule it was trained with (model.schedule)")
+        raise ValueError(
+            f"this model was trained with {trained!r}, not with sched = {sched!r}; sample with "
+            f"the schedule it was trained with (model.schedule)"
+        )
 
 
 def save_model(model: MLPDenoiser, path) -> None:
@@ -129,24 +159,33 @@ def save_model(model: MLPDenoiser, path) -> None:
     if not isinstance(model, MLPDenoiser):
         raise TypeError(f"model must be an MLPDenoiser, got {type(model).__name__}")
     sched = model.schedule
-    torch.save({
-        "format": "ddpm_lib.MLPDenoiser/1",
-        "kwargs": dict(model.kwargs),
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-        "schedule": None if sched is None else {"name": sched.name, "betas": sched.betas[1:].clone()},
-        "train_config": _plain(model.train_config),
-    }, path)
+    torch.save(
+        {
+            "format": "ddpm_lib.MLPDenoiser/1",
+            "kwargs": dict(model.kwargs),
+            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+            "schedule": None
+            if sched is None
+            else {"name": sched.name, "betas": sched.betas[1:].clone()},
+            "train_config": _plain(model.train_config),
+        },
+        path,
+    )
 
 
 def load_model(path, map_location="cpu") -> MLPDenoiser:
     """Load a model saved by :func:`save_model` (with ``weights_only=True``), in eval mode."""
     blob = torch.load(path, map_location=map_location, weights_only=True)
     if not isinstance(blob, dict) or blob.get("format") != "ddpm_lib.MLPDenoiser/1":
-        raise ValueError(f"{path!r} is not a file written by ddpm_lib.models.save_model")
+        raise ValueError(
+            f"{path!r} is not a file written by ddpm_lib.models.save_model"
+        )
     model = MLPDenoiser(**blob["kwargs"])
     model.load_state_dict(blob["state_dict"])
     if blob["schedule"] is not None:
-        model.schedule = Schedule(blob["schedule"]["betas"], name=blob["schedule"]["name"])
+        model.schedule = Schedule(
+            blob["schedule"]["betas"], name=blob["schedule"]["name"]
+        )
     model.train_config = dict(blob["train_config"])
     return model.to(map_location).eval()
 

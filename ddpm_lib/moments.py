@@ -47,18 +47,24 @@ def mean_cov_se(x: torch.Tensor):
     check_points(x, "x")
     n = x.shape[0]
     if n < 2:
-        raise ValueError(f"need at least 2 points to estimate a standard error, got {n}")
+        raise ValueError(
+            f"need at least 2 points to estimate a standard error, got {n}"
+        )
     x = x.detach().double()
     mean = x.mean(0)
     c = x - mean
-    z = c[:, :, None] * c[:, None, :]  # (n, d, d): the terms whose mean is the covariance
+    z = (
+        c[:, :, None] * c[:, None, :]
+    )  # (n, d, d): the terms whose mean is the covariance
     cov = z.mean(0)
     se_mean = x.std(0) / math.sqrt(n)
     se_cov = z.std(0) / math.sqrt(n)
     return mean, cov, se_mean, se_cov
 
 
-def moment_gap(x: torch.Tensor, y: torch.Tensor | None = None, *, mean=None, cov=None) -> MomentGap:
+def moment_gap(
+    x: torch.Tensor, y: torch.Tensor | None = None, *, mean=None, cov=None
+) -> MomentGap:
     """How far the mean and covariance of x (n, d) are from a reference, in standard errors.   (chapter 2)
 
     The reference is either an independent second sample ``y`` (m, d), or a known
@@ -71,13 +77,17 @@ def moment_gap(x: torch.Tensor, y: torch.Tensor | None = None, *, mean=None, cov
     the test errs on the side of passing; use independent samples for a sharp test.
     """
     if (y is None) == (mean is None or cov is None):
-        raise ValueError("give either a second sample y, or both mean= and cov= (and not both)")
+        raise ValueError(
+            "give either a second sample y, or both mean= and cov= (and not both)"
+        )
     mx, cx, sx, scx = mean_cov_se(x)
     d = x.shape[1]
     if y is not None:
         check_points(y, "y")
         if y.shape[1] != d:
-            raise ValueError(f"x and y must have the same number of columns, got {d} and {y.shape[1]}")
+            raise ValueError(
+                f"x and y must have the same number of columns, got {d} and {y.shape[1]}"
+            )
         my, cy, sy, scy = mean_cov_se(y)
         se_mean, se_cov = torch.sqrt(sx**2 + sy**2), torch.sqrt(scx**2 + scy**2)
         dm, dc = mx - my, cx - cy
@@ -85,7 +95,9 @@ def moment_gap(x: torch.Tensor, y: torch.Tensor | None = None, *, mean=None, cov
         mean = torch.as_tensor(mean, dtype=torch.float64).reshape(-1)
         cov = torch.as_tensor(cov, dtype=torch.float64)
         if mean.shape != (d,) or cov.shape != (d, d):
-            raise ValueError(f"mean must have shape ({d},) and cov ({d}, {d}), got {tuple(mean.shape)} and {tuple(cov.shape)}")
+            raise ValueError(
+                f"mean must have shape ({d},) and cov ({d}, {d}), got {tuple(mean.shape)} and {tuple(cov.shape)}"
+            )
         se_mean, se_cov = sx, scx
         dm, dc = mx - mean, cx - cov
     return MomentGap(dm / se_mean, dc / se_cov, se_mean, se_cov)

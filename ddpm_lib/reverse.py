@@ -27,11 +27,16 @@ def posterior_mean_variance(x0: torch.Tensor, xt: torch.Tensor, t, sched: Schedu
     check_like(x0, xt, "x0", "xt")
     check_schedule(sched)
     t = sched.check_t(check_steps(t, xt))
-    mean = sched.at("posterior_mean_coef_x0", t, xt) * x0 + sched.at("posterior_mean_coef_xt", t, xt) * xt
+    mean = (
+        sched.at("posterior_mean_coef_x0", t, xt) * x0
+        + sched.at("posterior_mean_coef_xt", t, xt) * xt
+    )
     return mean, sched.at("posterior_variance", t, xt)
 
 
-def predict_x0_from_eps(xt: torch.Tensor, t, eps: torch.Tensor, sched: Schedule) -> torch.Tensor:
+def predict_x0_from_eps(
+    xt: torch.Tensor, t, eps: torch.Tensor, sched: Schedule
+) -> torch.Tensor:
     """x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t: eq. 2.3 solved for x_0.   (eq. 4.4)"""
     check_points(xt, "xt")
     check_like(eps, xt, "eps", "xt")
@@ -41,7 +46,9 @@ def predict_x0_from_eps(xt: torch.Tensor, t, eps: torch.Tensor, sched: Schedule)
     return (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
 
 
-def mean_from_eps(xt: torch.Tensor, t, eps: torch.Tensor, sched: Schedule) -> torch.Tensor:
+def mean_from_eps(
+    xt: torch.Tensor, t, eps: torch.Tensor, sched: Schedule
+) -> torch.Tensor:
     """μ_θ(x_t, t) = (x_t − β_t / √(1−ᾱ_t) · ε_θ) / √α_t.   (eq. 4.5; Ho et al. 2020, eq. 11)
 
     Note the *bar* in √(1−ᾱ_t): it is the noise level of x_t, not of one step.
@@ -58,11 +65,15 @@ def mean_from_eps(xt: torch.Tensor, t, eps: torch.Tensor, sched: Schedule) -> to
 def check_variance(variance) -> str:
     """Require one of :data:`VARIANCES`."""
     if variance not in VARIANCES:
-        raise ValueError(f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}")
+        raise ValueError(
+            f"variance must be one of {', '.join(VARIANCES)}, got {variance!r}"
+        )
     return variance
 
 
-def log_variance(t, sched: Schedule, variance: str, v: torch.Tensor | None = None, like=None) -> torch.Tensor:
+def log_variance(
+    t, sched: Schedule, variance: str, v: torch.Tensor | None = None, like=None
+) -> torch.Tensor:
     """log σ_t² of p_θ(x_{t−1} | x_t), shape (n, 1) (or (n, d) for "learned").
 
     variance:
@@ -75,8 +86,15 @@ def log_variance(t, sched: Schedule, variance: str, v: torch.Tensor | None = Non
     check_variance(variance)
     check_schedule(sched)
     if like is None:
-        like = v if isinstance(v, torch.Tensor) else torch.zeros(
-            1, dtype=torch.float32, device=t.device if isinstance(t, torch.Tensor) else None)
+        like = (
+            v
+            if isinstance(v, torch.Tensor)
+            else torch.zeros(
+                1,
+                dtype=torch.float32,
+                device=t.device if isinstance(t, torch.Tensor) else None,
+            )
+        )
     t = sched.check_t(t).to(like.device)
     log_beta = sched.at("betas", t, like).log()
     log_beta_tilde = sched.at("posterior_variance_clipped", t, like).log()
@@ -87,12 +105,16 @@ def log_variance(t, sched: Schedule, variance: str, v: torch.Tensor | None = Non
     if v is None:
         raise ValueError("variance='learned' needs the model's variance output v")
     if not isinstance(v, torch.Tensor):
-        raise TypeError(f"v must be a torch.Tensor of values in [−1, 1], got {type(v).__name__}")
+        raise TypeError(
+            f"v must be a torch.Tensor of values in [−1, 1], got {type(v).__name__}"
+        )
     if v.numel() and v.device.type != "meta":
         v_min, v_max = v.aminmax()
         if not (v_min >= -1 and v_max <= 1):
-            raise ValueError(f"v (the model's variance output) must lie in [−1, 1], got values from "
-                             f"{v_min.item():.4g} to {v_max.item():.4g}")
+            raise ValueError(
+                f"v (the model's variance output) must lie in [−1, 1], got values from "
+                f"{v_min.item():.4g} to {v_max.item():.4g}"
+            )
     w = (v + 1) / 2
     return w * log_beta + (1 - w) * log_beta_tilde
 
@@ -103,11 +125,19 @@ def split_output(out: torch.Tensor, d: int):
         return out, None
     if out.shape[-1] == 2 * d:
         return out[:, :d], out[:, d:]
-    raise ValueError(f"model output must have d = {d} or 2d = {2 * d} columns, got {out.shape[-1]}")
+    raise ValueError(
+        f"model output must have d = {d} or 2d = {2 * d} columns, got {out.shape[-1]}"
+    )
 
 
-def p_step(xt: torch.Tensor, t: int, model_out: torch.Tensor, sched: Schedule, variance: str = "beta",
-           generator=None) -> torch.Tensor:
+def p_step(
+    xt: torch.Tensor,
+    t: int,
+    model_out: torch.Tensor,
+    sched: Schedule,
+    variance: str = "beta",
+    generator=None,
+) -> torch.Tensor:
     """One ancestral step x_{t−1} = μ_θ(x_t, t) + σ_t z, z ~ N(0, I).   (eq. 4.6; Ho et al. 2020, Alg. 2)
 
     At t = 1 the step returns μ_θ alone: x_0 is the model's best guess, and noise
@@ -122,11 +152,17 @@ def p_step(xt: torch.Tensor, t: int, model_out: torch.Tensor, sched: Schedule, v
     check_variance(variance)
     check_generator(generator)
     if not isinstance(model_out, torch.Tensor):
-        raise TypeError(f"model_out must be a torch.Tensor of shape (n, d) or (n, 2d), got {type(model_out).__name__}")
+        raise TypeError(
+            f"model_out must be a torch.Tensor of shape (n, d) or (n, 2d), got {type(model_out).__name__}"
+        )
     eps, v = split_output(model_out, xt.shape[1])
     tt = sched.check_t(check_steps(t, xt))
     mean = mean_from_eps(xt, tt, eps.to(xt.dtype), sched)
-    if (t == 1) if isinstance(t, int) else (tt.device.type != "meta" and bool((tt == 1).all())):
+    if (
+        (t == 1)
+        if isinstance(t, int)
+        else (tt.device.type != "meta" and bool((tt == 1).all()))
+    ):
         return mean
     log_var = log_variance(tt, sched, variance, v, like=xt)
     z = randn_like(xt, generator)

@@ -27,15 +27,27 @@ def _start(model, n, d: int, generator, x_T) -> torch.Tensor:
         device, dtype = model_place(model)
         return randn_like(torch.empty((n, d), device=device, dtype=dtype), generator)
     if not isinstance(x_T, torch.Tensor) or not x_T.dtype.is_floating_point:
-        raise TypeError(f"x_T must be a floating-point torch.Tensor of shape (n, d), got {type(x_T).__name__}")
+        raise TypeError(
+            f"x_T must be a floating-point torch.Tensor of shape (n, d), got {type(x_T).__name__}"
+        )
     if tuple(x_T.shape) != (n, d):
-        raise ValueError(f"x_T must have shape (n, d) = ({n}, {d}), got {tuple(x_T.shape)}")
+        raise ValueError(
+            f"x_T must have shape (n, d) = ({n}, {d}), got {tuple(x_T.shape)}"
+        )
     return x_T
 
 
 @torch.no_grad()
-def ddpm_sample(model, sched: Schedule, n: int, d: int = 2, variance: str = "beta", generator=None,
-                return_trajectory: bool = False, x_T: torch.Tensor | None = None):
+def ddpm_sample(
+    model,
+    sched: Schedule,
+    n: int,
+    d: int = 2,
+    variance: str = "beta",
+    generator=None,
+    return_trajectory: bool = False,
+    x_T: torch.Tensor | None = None,
+):
     """Ancestral sampling: x_T ~ N(0, I), then x_{t−1} ~ p_θ(x_{t−1} | x_t) for t = T, …, 1.   (Ho et al. 2020, Alg. 2)
 
     Returns:
@@ -48,7 +60,14 @@ def ddpm_sample(model, sched: Schedule, n: int, d: int = 2, variance: str = "bet
     x = _start(model, n, d, generator, x_T)
     traj = [x]
     for t in range(sched.T, 0, -1):
-        x = p_step(x, t, model(x, torch.full((n,), t, dtype=torch.long, device=x.device)), sched, variance, generator)
+        x = p_step(
+            x,
+            t,
+            model(x, torch.full((n,), t, dtype=torch.long, device=x.device)),
+            sched,
+            variance,
+            generator,
+        )
         traj.append(x)
     if return_trajectory:
         return x, torch.stack(traj[::-1])
@@ -58,16 +77,35 @@ def ddpm_sample(model, sched: Schedule, n: int, d: int = 2, variance: str = "bet
 def ddim_timesteps(sched: Schedule, steps: int) -> list[int]:
     """``steps`` evenly spaced steps T = τ_S > … > τ_1 ≥ 1 (then the chain ends at t = 0)."""
     if not isinstance(sched, Schedule):
-        raise TypeError(f"sched must be a ddpm_lib Schedule, got {type(sched).__name__} {sched!r}")
-    if not isinstance(steps, int) or isinstance(steps, bool) or not 1 <= steps <= sched.T:
-        raise ValueError(f"steps must be an integer from 1 to T = {sched.T}, got {steps!r}")
-    taus = torch.linspace(sched.T, 0, steps + 1, dtype=torch.float64)[:-1].round().long()
+        raise TypeError(
+            f"sched must be a ddpm_lib Schedule, got {type(sched).__name__} {sched!r}"
+        )
+    if (
+        not isinstance(steps, int)
+        or isinstance(steps, bool)
+        or not 1 <= steps <= sched.T
+    ):
+        raise ValueError(
+            f"steps must be an integer from 1 to T = {sched.T}, got {steps!r}"
+        )
+    taus = (
+        torch.linspace(sched.T, 0, steps + 1, dtype=torch.float64)[:-1].round().long()
+    )
     return taus.tolist()
 
 
 @torch.no_grad()
-def ddim_sample(model, sched: Schedule, n: int, steps: int, eta: float = 0.0, d: int = 2, generator=None,
-                return_trajectory: bool = False, x_T: torch.Tensor | None = None):
+def ddim_sample(
+    model,
+    sched: Schedule,
+    n: int,
+    steps: int,
+    eta: float = 0.0,
+    d: int = 2,
+    generator=None,
+    return_trajectory: bool = False,
+    x_T: torch.Tensor | None = None,
+):
     """DDIM sampling over ``steps`` of the T steps (Song et al. 2021, eq. 12).
 
     From step t to the previous kept step s (ᾱ_s > ᾱ_t; s = 0 at the end, ᾱ_0 = 1):

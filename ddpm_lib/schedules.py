@@ -47,7 +47,9 @@ COSINE_MAX_BETA = 0.999
 def _shape_integral(name: str, s: torch.Tensor) -> torch.Tensor:
     """G(s) = ∫_0^s g(u) du for the rate shape g of each schedule (g(0) = 0, g(1) = 1)."""
     if name == "constant":
-        return s  # g ≡ 1: the rate is constant (B_MIN is then folded into it, see below)
+        return (
+            s  # g ≡ 1: the rate is constant (B_MIN is then folded into it, see below)
+        )
     if name == "linear":
         return s**2 / 2
     if name == "quadratic":
@@ -55,7 +57,9 @@ def _shape_integral(name: str, s: torch.Tensor) -> torch.Tensor:
     if name == "sigmoid":
         # g(s) = (σ(12s − 6) − σ(−6)) / (σ(6) − σ(−6)), a logistic ramp; ∫σ(12u − 6) du = softplus(12u − 6)/12.
         lo, hi = 1 / (1 + math.exp(6.0)), 1 / (1 + math.exp(-6.0))
-        ramp = (torch.nn.functional.softplus(12 * s - 6) - math.log1p(math.exp(-6.0))) / 12
+        ramp = (
+            torch.nn.functional.softplus(12 * s - 6) - math.log1p(math.exp(-6.0))
+        ) / 12
         return (ramp - lo * s) / (hi - lo)
     # tanh: g(s) = tanh(3s)/tanh(3), a fast rise that saturates; ∫tanh(3u) du = log cosh(3u)/3.
     return torch.log(torch.cosh(3 * s)) / (3 * math.tanh(3.0))
@@ -66,7 +70,9 @@ def _integrated_rate(name: str, s: torch.Tensor) -> torch.Tensor:
     if name == "constant":
         return B_TOTAL * s
     G = _shape_integral(name, s)
-    return B_MIN * s + (B_TOTAL - B_MIN) * G / _shape_integral(name, torch.ones(1, dtype=torch.float64))
+    return B_MIN * s + (B_TOTAL - B_MIN) * G / _shape_integral(
+        name, torch.ones(1, dtype=torch.float64)
+    )
 
 
 SCHEDULES = ("constant", "linear", "quadratic", "sigmoid", "tanh", "cosine")
@@ -80,7 +86,9 @@ def make_betas(name: str, T: int) -> torch.Tensor:
     f(t) = cos²((t/T + s)/(1 + s) · π/2), s = 0.008 (Nichol & Dhariwal 2021).
     """
     if name not in SCHEDULES:
-        raise ValueError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")
+        raise ValueError(
+            f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}"
+        )
     _check_T(T)
     T = int(T)
     if name == "cosine" and T < 2:
@@ -99,7 +107,9 @@ def make_betas(name: str, T: int) -> torch.Tensor:
 
 def _check_T(T) -> None:
     if not is_count(T):
-        raise ValueError(f"T must be an integer ≥ 1 (the number of diffusion steps), got {T!r}")
+        raise ValueError(
+            f"T must be an integer ≥ 1 (the number of diffusion steps), got {T!r}"
+        )
 
 
 @dataclass
@@ -127,31 +137,54 @@ class Schedule:
 
     def __post_init__(self):
         try:
-            b = torch.as_tensor(self.betas_1_to_T, dtype=torch.float64).detach().cpu().clone()
+            b = (
+                torch.as_tensor(self.betas_1_to_T, dtype=torch.float64)
+                .detach()
+                .cpu()
+                .clone()
+            )
         except (TypeError, ValueError, RuntimeError):
-            raise TypeError(f"betas must be a 1-D sequence of numbers β_1, …, β_T, got {self.betas_1_to_T!r}") from None
+            raise TypeError(
+                f"betas must be a 1-D sequence of numbers β_1, …, β_T, got {self.betas_1_to_T!r}"
+            ) from None
         if not isinstance(self.name, str):
-            raise TypeError(f"name must be a string, got {type(self.name).__name__} {self.name!r}")
+            raise TypeError(
+                f"name must be a string, got {type(self.name).__name__} {self.name!r}"
+            )
         self._tables = {}
         if b.ndim != 1 or b.numel() < 1:
-            raise ValueError(f"betas must be a 1-D sequence of T ≥ 1 values, got shape {tuple(b.shape)}")
+            raise ValueError(
+                f"betas must be a 1-D sequence of T ≥ 1 values, got shape {tuple(b.shape)}"
+            )
         if not torch.all((b > 0) & (b < 1)):
             bad = b[~((b > 0) & (b < 1))]
-            raise ValueError(f"every β_t must lie in the open interval (0, 1); got {bad[:5].tolist()}")
+            raise ValueError(
+                f"every β_t must lie in the open interval (0, 1); got {bad[:5].tolist()}"
+            )
         self.T = b.numel()
         self.betas = torch.cat([torch.zeros(1, dtype=torch.float64), b])
         self.alphas = 1 - self.betas
         self.alpha_bar = torch.cumprod(self.alphas, 0)
-        self.alpha_bar_prev = torch.cat([torch.ones(1, dtype=torch.float64), self.alpha_bar[:-1]])
+        self.alpha_bar_prev = torch.cat(
+            [torch.ones(1, dtype=torch.float64), self.alpha_bar[:-1]]
+        )
         one_minus = 1 - self.alpha_bar
         safe = torch.where(one_minus > 0, one_minus, torch.ones_like(one_minus))
-        self.posterior_variance = torch.where(one_minus > 0, (1 - self.alpha_bar_prev) / safe * self.betas, 0.0)
-        self.posterior_mean_coef_x0 = torch.where(one_minus > 0, self.alpha_bar_prev.sqrt() * self.betas / safe, 1.0)
-        self.posterior_mean_coef_xt = torch.where(one_minus > 0, self.alphas.sqrt() * (1 - self.alpha_bar_prev) / safe, 0.0)
+        self.posterior_variance = torch.where(
+            one_minus > 0, (1 - self.alpha_bar_prev) / safe * self.betas, 0.0
+        )
+        self.posterior_mean_coef_x0 = torch.where(
+            one_minus > 0, self.alpha_bar_prev.sqrt() * self.betas / safe, 1.0
+        )
+        self.posterior_mean_coef_xt = torch.where(
+            one_minus > 0, self.alphas.sqrt() * (1 - self.alpha_bar_prev) / safe, 0.0
+        )
         self.snr = self.alpha_bar / one_minus
         # β̃_t with β̃_1 = 0 (no logarithm) clipped to β̃_2 (or β_1 when T = 1): see reverse.log_variance.
         self.posterior_variance_clipped = self.posterior_variance.clone()
-        self.posterior_variance_clipped[1] = self.posterior_variance[2] if self.T > 1 else self.betas[1]
+        self.posterior_variance_clipped[1] = (
+            self.posterior_variance[2] if self.T > 1 else self.betas[1]
+        )
         if self.alpha_bar[-1] > NOISE_TOLERANCE:
             warnings.warn(
                 f"this schedule ends at ᾱ_T = {self.alpha_bar[-1].item():.3g} > {NOISE_TOLERANCE:g}: x_T still "
@@ -168,7 +201,9 @@ class Schedule:
     def check_t(self, t: torch.Tensor, *, allow_zero: bool = False) -> torch.Tensor:
         """Validate integer steps t (an int or shape (n,)) and return them as int64 (same device)."""
         if isinstance(t, (str, bytes, bool, float)) or t is None:
-            raise TypeError(f"t must be integer steps (an int or an integer tensor), got {type(t).__name__} {t!r}")
+            raise TypeError(
+                f"t must be integer steps (an int or an integer tensor), got {type(t).__name__} {t!r}"
+            )
         t = torch.as_tensor(t)
         if t.dtype.is_floating_point or t.dtype.is_complex or t.dtype == torch.bool:
             raise TypeError(f"t must hold integer steps, got dtype {t.dtype}")
@@ -176,8 +211,10 @@ class Schedule:
         if t.numel() and t.device.type != "meta":
             t_min, t_max = t.aminmax()
             if t_min < lo or t_max > self.T:
-                raise ValueError(f"t must lie in {lo}…{self.T} for this schedule, "
-                                 f"got values from {t_min.item()} to {t_max.item()}")
+                raise ValueError(
+                    f"t must lie in {lo}…{self.T} for this schedule, "
+                    f"got values from {t_min.item()} to {t_max.item()}"
+                )
         return t.long()
 
     def table(self, name: str, like: torch.Tensor) -> torch.Tensor:
@@ -193,8 +230,11 @@ class Schedule:
 
     def same_as(self, other: "Schedule") -> bool:
         """True if ``other`` has the same T and the same β_t (to 1e-12)."""
-        return (isinstance(other, Schedule) and other.T == self.T
-                and torch.allclose(other.betas, self.betas, rtol=1e-12, atol=0.0))
+        return (
+            isinstance(other, Schedule)
+            and other.T == self.T
+            and torch.allclose(other.betas, self.betas, rtol=1e-12, atol=0.0)
+        )
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -202,12 +242,16 @@ class Schedule:
         return state
 
     def __repr__(self) -> str:
-        return f"Schedule({self.name!r}, T={self.T}, ᾱ_T={self.alpha_bar[-1].item():.2e})"
+        return (
+            f"Schedule({self.name!r}, T={self.T}, ᾱ_T={self.alpha_bar[-1].item():.2e})"
+        )
 
 
 def check_schedule(sched, name: str = "sched") -> "Schedule":
     """Require a :class:`Schedule` (e.g. ``Schedule.named("linear", T=100)``)."""
     if not isinstance(sched, Schedule):
-        raise TypeError(f"{name} must be a ddpm_lib Schedule, e.g. Schedule.named('linear', T=100); "
-                        f"got {type(sched).__name__} {sched!r}")
+        raise TypeError(
+            f"{name} must be a ddpm_lib Schedule, e.g. Schedule.named('linear', T=100); "
+            f"got {type(sched).__name__} {sched!r}"
+        )
     return sched

@@ -23,7 +23,14 @@ from dataclasses import dataclass, field
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import check_count, check_points, check_real, is_count, model_place, show_progress
+from ._checks import (
+    check_count,
+    check_points,
+    check_real,
+    is_count,
+    model_place,
+    show_progress,
+)
 from .losses import l_simple
 from .models import check_model_schedule
 from .schedules import Schedule, check_schedule
@@ -33,7 +40,9 @@ from .schedules import Schedule, check_schedule
 def torch_threads(n: int):
     """Run the block with ``n`` torch intra-op threads, then restore the previous count."""
     if not is_count(n):
-        raise ValueError(f"threads (the number of torch threads) must be an integer ≥ 1, got {n!r}")
+        raise ValueError(
+            f"threads (the number of torch threads) must be an integer ≥ 1, got {n!r}"
+        )
     before = torch.get_num_threads()
     torch.set_num_threads(n)
     try:
@@ -99,10 +108,24 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 def _finite(params) -> bool:
-    return bool(torch.isfinite(torch.stack([p.detach().abs().amax() for p in params])).all())
+    return bool(
+        torch.isfinite(torch.stack([p.detach().abs().amax() for p in params])).all()
+    )
 
 
-def _check_train_args(model, data, sched, steps, batch_size, lr, ema_decay, seed, loss_fn, threads, snapshot_at):
+def _check_train_args(
+    model,
+    data,
+    sched,
+    steps,
+    batch_size,
+    lr,
+    ema_decay,
+    seed,
+    loss_fn,
+    threads,
+    snapshot_at,
+):
     if not isinstance(model, torch.nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_points(data, "data", finite=True)
@@ -114,21 +137,39 @@ def _check_train_args(model, data, sched, steps, batch_size, lr, ema_decay, seed
     if not is_count(seed, 0):
         raise TypeError(f"seed must be an integer ≥ 0, got {seed!r}")
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable as loss_fn(model, x0, sched, generator=...), got {loss_fn!r}")
+        raise TypeError(
+            f"loss_fn must be callable as loss_fn(model, x0, sched, generator=...), got {loss_fn!r}"
+        )
     check_count(threads, "threads")
     if isinstance(snapshot_at, (str, bytes)) or not hasattr(snapshot_at, "__iter__"):
-        raise TypeError(f"snapshot_at must be a collection of steps, e.g. (100, 1000), got {snapshot_at!r}")
+        raise TypeError(
+            f"snapshot_at must be a collection of steps, e.g. (100, 1000), got {snapshot_at!r}"
+        )
     keep = set(snapshot_at)
     if not all(is_count(k) and k <= steps for k in keep):
-        raise ValueError(f"snapshot_at must hold integer steps from 1 to steps = {steps}, got {sorted(keep, key=str)!r}")
+        raise ValueError(
+            f"snapshot_at must hold integer steps from 1 to steps = {steps}, got {sorted(keep, key=str)!r}"
+        )
     if getattr(model, "schedule", None) is not None:
         check_model_schedule(model, sched)
     return keep
 
 
-def train(model: torch.nn.Module, data: torch.Tensor, sched: Schedule, steps: int = 4000, batch_size: int = 256,
-          lr: float = 2e-3, ema_decay: float = 0.995, seed: int = 0, loss_fn=l_simple, threads: int = 1,
-          progress: bool = True, desc: str = "training", snapshot_at=()) -> TrainResult:
+def train(
+    model: torch.nn.Module,
+    data: torch.Tensor,
+    sched: Schedule,
+    steps: int = 4000,
+    batch_size: int = 256,
+    lr: float = 2e-3,
+    ema_decay: float = 0.995,
+    seed: int = 0,
+    loss_fn=l_simple,
+    threads: int = 1,
+    progress: bool = True,
+    desc: str = "training",
+    snapshot_at=(),
+) -> TrainResult:
     """Train a copy of ``model`` by Adam on ``loss_fn`` over mini-batches of ``data`` (n, d).
 
     Each step draws a batch with replacement, one t and one ε per point
@@ -144,7 +185,19 @@ def train(model: torch.nn.Module, data: torch.Tensor, sched: Schedule, steps: in
 
     Raises :class:`TrainingDiverged` at the first non-finite loss or weight.
     """
-    keep = _check_train_args(model, data, sched, steps, batch_size, lr, ema_decay, seed, loss_fn, threads, snapshot_at)
+    keep = _check_train_args(
+        model,
+        data,
+        sched,
+        steps,
+        batch_size,
+        lr,
+        ema_decay,
+        seed,
+        loss_fn,
+        threads,
+        snapshot_at,
+    )
     device, dtype = model_place(model)
     gen = torch.Generator().manual_seed(seed)
     model = copy.deepcopy(model)
@@ -153,24 +206,57 @@ def train(model: torch.nn.Module, data: torch.Tensor, sched: Schedule, steps: in
     params = [p for p in model.parameters()]
     backup = [p.detach().clone() for p in params]
     opt = torch.optim.Adam(params, lr=lr)
-    sched_lr = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: 0.1 + 0.45 * (1 + math.cos(math.pi * i / steps)))
+    sched_lr = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda i: 0.1 + 0.45 * (1 + math.cos(math.pi * i / steps))
+    )
     losses = torch.empty(steps)
     snapshots, paused = [], 0.0
-    config = dict(steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, ema_warmup="min(decay, (1+i)/(10+i))",
-                  seed=seed, schedule=sched.name, T=sched.T, parameters=sum(p.numel() for p in params),
-                  model=dict(getattr(model, "kwargs", {})) or type(model).__name__,
-                  loss_fn=getattr(loss_fn, "__name__", repr(loss_fn)))
+    config = dict(
+        steps=steps,
+        batch_size=batch_size,
+        lr=lr,
+        ema_decay=ema_decay,
+        ema_warmup="min(decay, (1+i)/(10+i))",
+        seed=seed,
+        schedule=sched.name,
+        T=sched.T,
+        parameters=sum(p.numel() for p in params),
+        model=dict(getattr(model, "kwargs", {})) or type(model).__name__,
+        loss_fn=getattr(loss_fn, "__name__", repr(loss_fn)),
+    )
     model.train()
     with torch_threads(threads):
         start = time.perf_counter()
-        for i in tqdm(range(steps), desc=desc, disable=not show_progress(progress), mininterval=0.5):
-            batch = data[torch.randint(0, data.shape[0], (batch_size,), generator=gen)].to(device=device, dtype=dtype)
+        for i in tqdm(
+            range(steps),
+            desc=desc,
+            disable=not show_progress(progress),
+            mininterval=0.5,
+        ):
+            batch = data[
+                torch.randint(0, data.shape[0], (batch_size,), generator=gen)
+            ].to(device=device, dtype=dtype)
             loss = loss_fn(model, batch, sched, generator=gen)
             if not torch.isfinite(loss):
-                cause = ("the loss function returned a non-finite value" if i == 0 else
-                         "the weights diverged (is the learning rate too large?) or the loss function "
-                         "returned a non-finite value")
-                _fail(i, f"loss = {loss.item()}", cause, model, ema, losses, config, snapshots, start, paused, threads)
+                cause = (
+                    "the loss function returned a non-finite value"
+                    if i == 0
+                    else "the weights diverged (is the learning rate too large?) or the loss function "
+                    "returned a non-finite value"
+                )
+                _fail(
+                    i,
+                    f"loss = {loss.item()}",
+                    cause,
+                    model,
+                    ema,
+                    losses,
+                    config,
+                    snapshots,
+                    start,
+                    paused,
+                    threads,
+                )
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch._foreach_copy_(backup, [p.detach() for p in params])
@@ -178,14 +264,28 @@ def train(model: torch.nn.Module, data: torch.Tensor, sched: Schedule, steps: in
             if not _finite(params):
                 with torch.no_grad():
                     torch._foreach_copy_([p.detach() for p in params], backup)
-                _fail(i, "the weights after the update", f"the learning rate (lr = {lr}) is too large, or the "
-                      "gradient is not finite", model, ema, losses, config, snapshots, start, paused, threads)
+                _fail(
+                    i,
+                    "the weights after the update",
+                    f"the learning rate (lr = {lr}) is too large, or the "
+                    "gradient is not finite",
+                    model,
+                    ema,
+                    losses,
+                    config,
+                    snapshots,
+                    start,
+                    paused,
+                    threads,
+                )
             sched_lr.step()
             ema_update(ema, model, ema_decay_at(i, ema_decay))
             losses[i] = loss.detach()
             if i + 1 in keep:
                 now = time.perf_counter()
-                snapshots.append((i + 1, now - start - paused, copy.deepcopy(ema).eval()))
+                snapshots.append(
+                    (i + 1, now - start - paused, copy.deepcopy(ema).eval())
+                )
                 paused += time.perf_counter() - now
         seconds = time.perf_counter() - start - paused
     return _result(model, ema, losses, seconds, threads, config, snapshots)
@@ -198,10 +298,23 @@ def _result(model, ema, losses, seconds, threads, config, snapshots) -> TrainRes
     return TrainResult(ema, model, losses, seconds, threads, config, snapshots)
 
 
-def _fail(i, what, cause, model, ema, losses, config, snapshots, start, paused, threads):
+def _fail(
+    i, what, cause, model, ema, losses, config, snapshots, start, paused, threads
+):
     config = dict(config, stopped_at=i + 1)
-    result = _result(model, ema, losses[:i].clone(), time.perf_counter() - start - paused, threads, config, snapshots)
+    result = _result(
+        model,
+        ema,
+        losses[:i].clone(),
+        time.perf_counter() - start - paused,
+        threads,
+        config,
+        snapshots,
+    )
     raise TrainingDiverged(
         f"training stopped at step {i + 1} of {config['steps']}: {what} is not finite. Likely cause: {cause}. "
         f"The data were checked to be finite. The last finite weights are in the exception's .result "
-        f"(raw_model and the EMA model), with the losses of the {i} steps before.", i + 1, result)
+        f"(raw_model and the EMA model), with the losses of the {i} steps before.",
+        i + 1,
+        result,
+    )

@@ -33,7 +33,9 @@ import pytest
 import torch
 
 torch.set_num_threads(1)
-os.environ.setdefault("DDPM_PROGRESS", "0")   # no progress bars in test logs (see ddpm_lib._checks)
+os.environ.setdefault(
+    "DDPM_PROGRESS", "0"
+)  # no progress bars in test logs (see ddpm_lib._checks)
 
 #: Number of standard errors allowed in every Monte Carlo comparison.
 Z = 5.0
@@ -92,8 +94,12 @@ def assert_close_stat(estimate, se, expected, what: str, z: float = Z):
 @pytest.fixture(scope="session")
 def stats():
     """Statistics helpers: mean_and_se, cov_and_se, assert_close_stat, and Z."""
-    return SimpleNamespace(mean_and_se=mean_and_se, cov_and_se=cov_and_se,
-                           assert_close_stat=assert_close_stat, Z=Z)
+    return SimpleNamespace(
+        mean_and_se=mean_and_se,
+        cov_and_se=cov_and_se,
+        assert_close_stat=assert_close_stat,
+        Z=Z,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -117,8 +123,17 @@ def numpy_schedule(betas_1_to_T) -> SimpleNamespace:
         coef_xt = np.sqrt(a) * (1 - ab_prev) / (1 - ab)
         snr = ab / (1 - ab)
     post_var[0] = coef_x0[0] = coef_xt[0] = np.nan
-    return SimpleNamespace(T=len(b) - 1, betas=b, alphas=a, alpha_bar=ab, alpha_bar_prev=ab_prev,
-                           posterior_variance=post_var, coef_x0=coef_x0, coef_xt=coef_xt, snr=snr)
+    return SimpleNamespace(
+        T=len(b) - 1,
+        betas=b,
+        alphas=a,
+        alpha_bar=ab,
+        alpha_bar_prev=ab_prev,
+        posterior_variance=post_var,
+        coef_x0=coef_x0,
+        coef_xt=coef_xt,
+        snr=snr,
+    )
 
 
 @pytest.fixture(name="numpy_schedule", scope="session")

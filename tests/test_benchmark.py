@@ -10,9 +10,26 @@ import math
 
 import torch
 
-from ddpm_lib import MLPDenoiser, Schedule, entropy, evaluate, nll_bound, sample_data, toy_law
-from ddpm_lib.benchmark import (QUICK, SETTINGS, ddpm_quality, ideal_bound, mean_metrics, mean_se, nll_table,
-                                schedule_for, train_on)
+from ddpm_lib import (
+    MLPDenoiser,
+    Schedule,
+    entropy,
+    evaluate,
+    nll_bound,
+    sample_data,
+    toy_law,
+)
+from ddpm_lib.benchmark import (
+    QUICK,
+    SETTINGS,
+    ddpm_quality,
+    ideal_bound,
+    mean_metrics,
+    mean_se,
+    nll_table,
+    schedule_for,
+    train_on,
+)
 from ddpm_lib.density import ideal_eps
 
 
@@ -33,10 +50,17 @@ def test_mean_metrics_of_fresh_data_sit_at_the_floor_and_a_shift_does_not():
     """Fresh data as 'samples' score like the floor (each metric within a small margin of it, averaged
     over 4 draws); the same data shifted by 0.3 score far above it (SW1 > 3× the floor, C2ST > 0.6)."""
     seeds = iter(range(500, 600))
-    fresh = mean_metrics(lambda: sample_data("moons", 1000, next(seeds)), "moons", draws=4)
+    fresh = mean_metrics(
+        lambda: sample_data("moons", 1000, next(seeds)), "moons", draws=4
+    )
     assert abs(fresh["c2st"] - fresh["c2st_floor"]) < 0.04
-    assert fresh["sw1"] < 1.6 * fresh["sw1_floor"] and fresh["js"] < 1.5 * fresh["js_floor"]
-    shifted = mean_metrics(lambda: sample_data("moons", 1000, next(seeds)) + 0.3, "moons", draws=4)
+    assert (
+        fresh["sw1"] < 1.6 * fresh["sw1_floor"]
+        and fresh["js"] < 1.5 * fresh["js_floor"]
+    )
+    shifted = mean_metrics(
+        lambda: sample_data("moons", 1000, next(seeds)) + 0.3, "moons", draws=4
+    )
     assert shifted["sw1"] > 3 * shifted["sw1_floor"] and shifted["c2st"] > 0.6
 
 
@@ -48,9 +72,16 @@ def test_nll_table_matches_the_bound_and_the_entropy():
     model = MLPDenoiser(hidden=16, depth=1)
     table = nll_table(model, "moons", sched, n=50, seed=3)
     x0 = sample_data("moons", 50, seed=3).double()
-    ours = nll_bound(model.double(), x0, sched, generator=torch.Generator().manual_seed(3))
+    ours = nll_bound(
+        model.double(), x0, sched, generator=torch.Generator().manual_seed(3)
+    )
     model.float()
-    ideal = nll_bound(ideal_eps(toy_law("moons"), sched), x0, sched, generator=torch.Generator().manual_seed(3))
+    ideal = nll_bound(
+        ideal_eps(toy_law("moons"), sched),
+        x0,
+        sched,
+        generator=torch.Generator().manual_seed(3),
+    )
     assert abs(table["nll_bound"][0] - ours.mean().item()) < 1e-4
     assert abs(table["ideal_nll_bound"][0] - ideal.mean().item()) < 1e-9
     assert abs(table["nll_gap_to_ideal"][0] - (ours - ideal).mean().item()) < 1e-4
@@ -66,8 +97,12 @@ def test_ideal_bound_with_no_repeats_is_the_plain_bound():
     sched = Schedule.named("sigmoid", 20)
     plain = ideal_bound("s_curve", sched, n=400, first=0)
     x0 = sample_data("s_curve", 400, seed=7).double()
-    direct = nll_bound(ideal_eps(toy_law("s_curve"), sched, dtype=torch.float32), x0, sched,
-                       generator=torch.Generator().manual_seed(3))
+    direct = nll_bound(
+        ideal_eps(toy_law("s_curve"), sched, dtype=torch.float32),
+        x0,
+        sched,
+        generator=torch.Generator().manual_seed(3),
+    )
     assert torch.allclose(plain, direct, atol=1e-9)
     repeated = ideal_bound("s_curve", sched, n=400, first=5, repeats=10)
     m, se = mean_se(repeated - plain)
@@ -79,7 +114,11 @@ def test_train_on_uses_the_settings_and_is_reproducible():
     """train_on trains with the steps and batch of the settings it is given, reproducibly."""
     cfg = dict(QUICK, steps=5, batch_size=32)
     a, b = train_on("moons", cfg), train_on("moons", cfg)
-    assert a.config["steps"] == 5 and a.config["batch_size"] == 32 and torch.equal(a.losses, b.losses)
+    assert (
+        a.config["steps"] == 5
+        and a.config["batch_size"] == 32
+        and torch.equal(a.losses, b.losses)
+    )
 
 
 def test_mean_metrics_standard_errors():
@@ -88,7 +127,10 @@ def test_mean_metrics_standard_errors():
     draws = [sample_data("s_curve", 500, 700 + k) for k in range(3)]
     it = iter(draws)
     got = mean_metrics(lambda: next(it), "s_curve", draws=3, seed=40)
-    each = [evaluate(x, lambda n, s: sample_data("s_curve", n, s), seed=40 + k) for k, x in enumerate(draws)]
+    each = [
+        evaluate(x, lambda n, s: sample_data("s_curve", n, s), seed=40 + k)
+        for k, x in enumerate(draws)
+    ]
     for key in ("c2st", "js", "sw1", "sw1_floor"):
         values = torch.tensor([e[key] for e in each], dtype=torch.float64)
         assert abs(got[key] - values.mean().item()) < 1e-12
@@ -105,5 +147,8 @@ def test_ddpm_quality_returns_the_first_chain_and_scores_the_ideal_denoiser_at_t
     sched = schedule_for(cfg)
     metrics, chain = ddpm_quality(ideal_eps(toy_law("moons"), sched), "moons", cfg)
     assert chain.shape == (cfg["T"] + 1, 800, 2)
-    assert chain[-1].mean(0).abs().max() < 0.15 and (chain[-1].var(0) - 1).abs().max() < 0.15
+    assert (
+        chain[-1].mean(0).abs().max() < 0.15
+        and (chain[-1].var(0) - 1).abs().max() < 0.15
+    )
     assert abs(metrics["c2st"] - metrics["c2st_floor"]) < 0.05 and "c2st_se" in metrics

@@ -28,8 +28,13 @@ def test_columns_sum_to_nll_bound_with_the_same_draws():
     gen = torch.Generator().manual_seed(2)
     with torch.no_grad():
         for t in (1, 2, 3):  # the first draws, in the same order as nll_bound's loop
-            torch.testing.assert_close(terms[:, t], vlb_term(model, x0, torch.full((300,), t), sched, "beta", gen).double())
-    full = nll_bound(model, x0, sched, generator=torch.Generator().manual_seed(2)).double()
+            torch.testing.assert_close(
+                terms[:, t],
+                vlb_term(model, x0, torch.full((300,), t), sched, "beta", gen).double(),
+            )
+    full = nll_bound(
+        model, x0, sched, generator=torch.Generator().manual_seed(2)
+    ).double()
     torch.testing.assert_close(terms.sum(1), full, rtol=0, atol=1e-4)
 
 
@@ -42,8 +47,18 @@ def test_repeats_keep_the_mean_and_cut_the_noise(variance, stats):
     sched = Schedule.named("linear", 10)
     model = lambda x, t: 0.3 * x + 0.1  # noqa: E731
     x0 = sample_data("s_curve", 4000, seed=3).double()
-    one = bound_terms(model, x0, sched, variance, generator=torch.Generator().manual_seed(4))
-    many = bound_terms(model, x0, sched, variance, generator=torch.Generator().manual_seed(5), first=3, repeats=16)
+    one = bound_terms(
+        model, x0, sched, variance, generator=torch.Generator().manual_seed(4)
+    )
+    many = bound_terms(
+        model,
+        x0,
+        sched,
+        variance,
+        generator=torch.Generator().manual_seed(5),
+        first=3,
+        repeats=16,
+    )
     torch.testing.assert_close(many[:, 0], one[:, 0])  # L_T is exact, not sampled
     for t in range(1, 11):
         diff, se = stats.mean_and_se(many[:, t] - one[:, t])

@@ -23,7 +23,11 @@ STANDARDISATION_N = 1_000_000
 @pytest.mark.parametrize("name", DATASETS)
 def test_sample_data_shape_dtype_and_seeding(name):
     """(n, 2) float32; the same seed gives the same points, another seed other points."""
-    a, b, c = sample_data(name, 500, seed=1), sample_data(name, 500, seed=1), sample_data(name, 500, seed=2)
+    a, b, c = (
+        sample_data(name, 500, seed=1),
+        sample_data(name, 500, seed=1),
+        sample_data(name, 500, seed=2),
+    )
     assert a.shape == (500, 2) and a.dtype == torch.float32
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
@@ -41,7 +45,9 @@ def test_sample_data_is_standardised(name, stats):
     mean, se = stats.mean_and_se(x)
     stats.assert_close_stat(mean, inflate * se, np.zeros(2), f"{name}: mean")
     cov, se_cov = stats.cov_and_se(x)
-    stats.assert_close_stat(np.diag(cov), inflate * np.diag(se_cov), np.ones(2), f"{name}: variance")
+    stats.assert_close_stat(
+        np.diag(cov), inflate * np.diag(se_cov), np.ones(2), f"{name}: variance"
+    )
 
 
 def test_moons_points_are_iid():
@@ -63,10 +69,15 @@ def test_moons_points_are_iid():
             counts = (xs[:, :, coord] < c).sum(1).astype(float)
             p = counts.mean() / n
             dev = counts - counts.mean()
-            var, se_var = np.mean(dev**2), math.sqrt((np.mean(dev**4) - np.mean(dev**2) ** 2) / R)
+            var, se_var = (
+                np.mean(dev**2),
+                math.sqrt((np.mean(dev**4) - np.mean(dev**2) ** 2) / R),
+            )
             ratio, se = var / (n * p * (1 - p)), se_var / (n * p * (1 - p))
             ratios[(coord, q)] = round(ratio, 3)
-            assert abs(ratio - 1) <= 5 * se, f"coordinate {coord}, quantile {q}: variance ratio {ratio:.3f} ± {se:.3f}"
+            assert abs(ratio - 1) <= 5 * se, (
+                f"coordinate {coord}, quantile {q}: variance ratio {ratio:.3f} ± {se:.3f}"
+            )
     assert not np.allclose(np.sort(xs[0, :, 0]), np.sort(xs[1, :, 0]))
 
 
@@ -74,7 +85,9 @@ def test_unknown_data_set_and_bad_n():
     """An unknown name lists the valid ones; n must be an integer ≥ 1."""
     with pytest.raises(ValueError) as info:
         sample_data("spiral", 10, seed=0)
-    assert "spiral" in str(info.value) and all(name in str(info.value) for name in DATASETS)
+    assert "spiral" in str(info.value) and all(
+        name in str(info.value) for name in DATASETS
+    )
     for n in (0, -1, 2.5, True):
         with pytest.raises(ValueError, match=r"n must be an integer ≥ 1"):
             sample_data("moons", n, seed=0)
@@ -101,7 +114,9 @@ def _mixture_moments(means, stds, weights):
     stds = np.broadcast_to(np.asarray(stds, float).reshape(K, -1), (K, d))
     w = w / w.sum()
     mean = w @ means
-    second = sum(wk * (np.diag(sk**2) + np.outer(mk, mk)) for wk, sk, mk in zip(w, stds, means))
+    second = sum(
+        wk * (np.diag(sk**2) + np.outer(mk, mk)) for wk, sk, mk in zip(w, stds, means)
+    )
     return mean, second - np.outer(mean, mean)
 
 
@@ -112,12 +127,24 @@ def test_mixture_log_prob_matches_scipy(d, diagonal):
     for isotropic (stds of shape (K,)) and diagonal (stds of shape (K, d)) components."""
     rng = np.random.default_rng(40)
     means, w = rng.normal(size=(4, d)) * 2, np.array([1.0, 2.0, 3.0, 4.0])
-    stds = rng.uniform(0.2, 2.0, size=(4, d)) if diagonal else np.array([0.3, 1.0, 0.5, 2.0])
+    stds = (
+        rng.uniform(0.2, 2.0, size=(4, d))
+        if diagonal
+        else np.array([0.3, 1.0, 0.5, 2.0])
+    )
     gm = GaussianMixture(means, stds, w)
     x = rng.normal(size=(300, d)) * 3
     sd = stds if diagonal else stds[:, None]
-    comp = np.stack([np.log(wk / w.sum()) + sps.norm.logpdf(x, mk, sk).sum(1) for mk, sk, wk in zip(means, sd, w)], 1)
-    np.testing.assert_allclose(gm.log_prob(torch.from_numpy(x)).numpy(), logsumexp(comp, axis=1), rtol=1e-12)
+    comp = np.stack(
+        [
+            np.log(wk / w.sum()) + sps.norm.logpdf(x, mk, sk).sum(1)
+            for mk, sk, wk in zip(means, sd, w)
+        ],
+        1,
+    )
+    np.testing.assert_allclose(
+        gm.log_prob(torch.from_numpy(x)).numpy(), logsumexp(comp, axis=1), rtol=1e-12
+    )
 
 
 @pytest.mark.parametrize("diagonal", [False, True])
@@ -126,7 +153,11 @@ def test_mixture_score_is_the_gradient_of_log_prob(diagonal):
     Tolerance: the truncation error O(h²) is estimated from the difference between steps h and 2h
     (Richardson: err(h) ≈ |D(2h) − D(h)|/3; we allow 10× |D(2h) − D(h)|), plus the rounding error
     ≈ eps·|log p|/h."""
-    gm = GaussianMixture(MEANS, [[0.3, 0.6], [0.5, 0.25], [0.2, 0.4]], WEIGHTS) if diagonal else _mixture()
+    gm = (
+        GaussianMixture(MEANS, [[0.3, 0.6], [0.5, 0.25], [0.2, 0.4]], WEIGHTS)
+        if diagonal
+        else _mixture()
+    )
     rng = np.random.default_rng(41)
     x = torch.from_numpy(rng.normal(size=(300, 2)) * 1.5)
     h = 1e-4
@@ -142,10 +173,17 @@ def test_mixture_score_is_the_gradient_of_log_prob(diagonal):
     fd_h, fd_2h = central(h), central(2 * h)
     score = gm.score(x)
     assert score.dtype == torch.float64 and score.shape == (300, 2)
-    rounding = 10 * np.finfo(np.float64).eps * (np.abs(gm.log_prob(x).numpy()[:, None]) + 1) / h
+    rounding = (
+        10
+        * np.finfo(np.float64).eps
+        * (np.abs(gm.log_prob(x).numpy()[:, None]) + 1)
+        / h
+    )
     tol = 10 * np.abs(fd_2h - fd_h) + rounding
     err = np.abs(score.numpy() - fd_h)
-    assert np.all(err <= tol), f"max |score − finite difference| = {err.max():.3g} (allowed {tol.ravel()[err.argmax()]:.3g})"
+    assert np.all(err <= tol), (
+        f"max |score − finite difference| = {err.max():.3g} (allowed {tol.ravel()[err.argmax()]:.3g})"
+    )
 
 
 def test_mixture_score_far_away_is_finite():
@@ -182,15 +220,19 @@ def test_mixture_samples_have_the_mixture_moments(stats):
     stats.assert_close_stat(mean, se, want_mean, "mixture sample mean")
     cov, se_cov = stats.cov_and_se(x)
     stats.assert_close_stat(cov, se_cov, want_cov, "mixture sample covariance")
-    assert torch.equal(gm.sample(10, generator=torch.Generator().manual_seed(1)),
-                       gm.sample(10, generator=torch.Generator().manual_seed(1)))
+    assert torch.equal(
+        gm.sample(10, generator=torch.Generator().manual_seed(1)),
+        gm.sample(10, generator=torch.Generator().manual_seed(1)),
+    )
 
 
 def _noised_mc(alpha_bar, n, seed):
     """√ᾱ x_0 + √(1−ᾱ) ε with x_0 from the mixture: Monte Carlo draws of q(x_t)."""
     gen = torch.Generator().manual_seed(seed)
     x0 = _mixture().sample(n, generator=gen).double()
-    return math.sqrt(alpha_bar) * x0 + math.sqrt(1 - alpha_bar) * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+    return math.sqrt(alpha_bar) * x0 + math.sqrt(1 - alpha_bar) * torch.randn(
+        n, 2, generator=gen, dtype=torch.float64
+    )
 
 
 @pytest.mark.parametrize("alpha_bar", [0.9, 0.5, 0.05])
@@ -198,11 +240,19 @@ def test_noised_mixture_moments(alpha_bar, stats):
     """noised(ᾱ) is the law of √ᾱ x_0 + √(1−ᾱ) ε: its moments (from its own parameters) equal the closed
     form √ᾱ·mean and ᾱ·Cov + (1−ᾱ) I, and match Monte Carlo draws (200k); its weights are unchanged."""
     noised = _mixture().noised(alpha_bar)
-    got_mean, got_cov = _mixture_moments(noised.means.numpy(), noised.stds.numpy(), noised.weights.numpy())
+    got_mean, got_cov = _mixture_moments(
+        noised.means.numpy(), noised.stds.numpy(), noised.weights.numpy()
+    )
     mean0, cov0 = _mixture_moments(MEANS, STDS, WEIGHTS)
-    np.testing.assert_allclose(got_mean, math.sqrt(alpha_bar) * mean0, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(got_cov, alpha_bar * cov0 + (1 - alpha_bar) * np.eye(2), rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(noised.weights.numpy(), np.array(WEIGHTS) / sum(WEIGHTS), rtol=1e-14)
+    np.testing.assert_allclose(
+        got_mean, math.sqrt(alpha_bar) * mean0, rtol=1e-12, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        got_cov, alpha_bar * cov0 + (1 - alpha_bar) * np.eye(2), rtol=1e-12, atol=1e-14
+    )
+    np.testing.assert_allclose(
+        noised.weights.numpy(), np.array(WEIGHTS) / sum(WEIGHTS), rtol=1e-14
+    )
     x = _noised_mc(alpha_bar, 200_000, seed=43)
     mean, se = stats.mean_and_se(x)
     stats.assert_close_stat(mean, se, got_mean, f"ᾱ={alpha_bar}: mean")
@@ -222,7 +272,12 @@ def test_noised_mixture_density_matches_histogram(alpha_bar):
     width = edges[1] - edges[0]
     mids = edges[0] + (np.arange(bins * sub) + 0.5) * width / sub
     xx, yy = np.meshgrid(mids, mids, indexing="ij")
-    dens = _mixture().noised(alpha_bar).log_prob(torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1))).exp()
+    dens = (
+        _mixture()
+        .noised(alpha_bar)
+        .log_prob(torch.from_numpy(np.stack([xx.ravel(), yy.ravel()], 1)))
+        .exp()
+    )
     cell = dens.numpy().reshape(bins, sub, bins, sub).sum((1, 3)) * (width / sub) ** 2
     expected = n * cell.ravel()
     observed = np.append(counts, n - counts.sum())
@@ -230,7 +285,9 @@ def test_noised_mixture_density_matches_histogram(alpha_bar):
     keep = expected >= 5
     chi2 = np.sum((observed[keep] - expected[keep]) ** 2 / expected[keep])
     df = keep.sum() - 1
-    assert chi2 <= df + 5 * math.sqrt(2 * df), f"χ² = {chi2:.1f} with {df} degrees of freedom"
+    assert chi2 <= df + 5 * math.sqrt(2 * df), (
+        f"χ² = {chi2:.1f} with {df} degrees of freedom"
+    )
 
 
 def test_mixture_bad_parameters():
@@ -238,7 +295,9 @@ def test_mixture_bad_parameters():
     positive; the messages say what is allowed and what was received."""
     with pytest.raises(ValueError, match=r"means must have shape \(K, d\), got \(2,\)"):
         GaussianMixture([0.0, 1.0], [1.0, 1.0])
-    with pytest.raises(ValueError, match=r"stds must be \(K,\) or \(K, d\).*got \(1,\)"):
+    with pytest.raises(
+        ValueError, match=r"stds must be \(K,\) or \(K, d\).*got \(1,\)"
+    ):
         GaussianMixture([[0.0, 0.0], [1.0, 1.0]], [1.0])
     with pytest.raises(ValueError, match=r"weights \(K,\).*got \(2,\) and \(3,\)"):
         GaussianMixture([[0.0, 0.0], [1.0, 1.0]], [1.0, 1.0], [1.0, 1.0, 1.0])

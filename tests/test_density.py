@@ -3,7 +3,6 @@ independent references: the data generators, Monte Carlo, finite differences and
 
 import math
 
-import numpy as np
 import pytest
 import torch
 
@@ -38,7 +37,9 @@ def test_density_integrates_to_one_and_quadrature_has_converged(name):
 def test_entropy_of_a_gaussian_is_exact():
     """A single component: H = ½ Σ_d log(2πe s_d²)."""
     g = dl.GaussianMixture([[0.3, -1.0]], [[0.2, 0.5]])
-    exact = 0.5 * (math.log(2 * math.pi * math.e * 0.04) + math.log(2 * math.pi * math.e * 0.25))
+    exact = 0.5 * (
+        math.log(2 * math.pi * math.e * 0.04) + math.log(2 * math.pi * math.e * 0.25)
+    )
     assert abs(entropy(g) - exact) < 1e-6
 
 
@@ -57,9 +58,17 @@ def test_entropy_matches_monte_carlo_and_has_converged(name):
 def test_noised_score_matches_finite_differences():
     """∇ log q(x_t) from the mixture equals central differences of log q(x_t)."""
     q = toy_law("moons").noised(0.7)
-    x = torch.randn(50, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    x = torch.randn(
+        50, 2, generator=torch.Generator().manual_seed(4), dtype=torch.float64
+    )
     h = 1e-5
-    fd = torch.stack([(q.log_prob(x + h * e) - q.log_prob(x - h * e)) / (2 * h) for e in torch.eye(2, dtype=torch.float64)], 1)
+    fd = torch.stack(
+        [
+            (q.log_prob(x + h * e) - q.log_prob(x - h * e)) / (2 * h)
+            for e in torch.eye(2, dtype=torch.float64)
+        ],
+        1,
+    )
     assert torch.allclose(q.score(x), fd, atol=1e-5, rtol=1e-5)
 
 
@@ -73,8 +82,12 @@ def test_ideal_eps_is_the_posterior_mean_of_the_noise(step):
     sched = dl.Schedule.named("linear", 100)
     ab = sched.alpha_bar[step].item()
     x0 = dl.sample_data("moons", 400_000, seed=5).double()
-    xt = dl.q_sample(dl.sample_data("moons", 5, seed=6).double(), step, sched,
-                     generator=torch.Generator().manual_seed(7))
+    xt = dl.q_sample(
+        dl.sample_data("moons", 5, seed=6).double(),
+        step,
+        sched,
+        generator=torch.Generator().manual_seed(7),
+    )
     eps_hat = ideal_eps(toy_law("moons"), sched)(xt, torch.full((5,), step))
     for i in range(5):
         eps = (xt[i] - math.sqrt(ab) * x0) / math.sqrt(1 - ab)
@@ -95,7 +108,9 @@ def test_ideal_eps_has_the_lowest_l_simple():
     ideal = ideal_eps(law, sched)
     x0 = dl.sample_data("s_curve", 20_000, seed=8).double()
     t = torch.full((len(x0),), 30)
-    eps = torch.randn(x0.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64)
+    eps = torch.randn(
+        x0.shape, generator=torch.Generator().manual_seed(9), dtype=torch.float64
+    )
     xt = dl.q_sample(x0, t, sched, noise=eps)
     best = ((eps - ideal(xt, t)) ** 2).sum(1).mean()
     worse = ((eps - 0.9 * ideal(xt, t)) ** 2).sum(1).mean()
@@ -103,5 +118,8 @@ def test_ideal_eps_has_the_lowest_l_simple():
 
 
 def test_toy_law_rejects_unknown_names():
-    with pytest.raises(ValueError, match="unknown data set 'spiral'; choose one of swiss_roll, moons, s_curve"):
+    with pytest.raises(
+        ValueError,
+        match="unknown data set 'spiral'; choose one of swiss_roll, moons, s_curve",
+    ):
         toy_law("spiral")

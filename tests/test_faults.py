@@ -16,8 +16,22 @@ import pytest
 import torch
 
 import ddpm_lib as dl
-from ddpm_lib import (GaussianMixture, MLPDenoiser, Schedule, c2st, ddim_sample, ddpm_sample, histogram_js,
-                      l_simple, log_variance, q_sample, sample_data, sliced_wasserstein, train, vlb_term)
+from ddpm_lib import (
+    GaussianMixture,
+    MLPDenoiser,
+    Schedule,
+    c2st,
+    ddim_sample,
+    ddpm_sample,
+    histogram_js,
+    l_simple,
+    log_variance,
+    q_sample,
+    sample_data,
+    sliced_wasserstein,
+    train,
+    vlb_term,
+)
 from ddpm_lib.models import load_model, save_model
 from ddpm_lib.train import TrainingDiverged
 
@@ -48,11 +62,15 @@ def test_train_never_overwrites_the_callers_model_and_stops_on_divergence(lr):
         with pytest.raises(ValueError, match=r"lr must be a finite number"):
             train(model, DATA, SCHED, steps=5, lr=lr, progress=False)
     else:
-        with pytest.raises(TrainingDiverged, match=r"stopped at step \d+ of 50.*learning rate") as info:
+        with pytest.raises(
+            TrainingDiverged, match=r"stopped at step \d+ of 50.*learning rate"
+        ) as info:
             train(model, DATA, SCHED, steps=50, lr=lr, progress=False)
         res = info.value.result
         assert _finite(res.raw_model) and _finite(res.model)
-        assert len(res.losses) == info.value.step - 1 and torch.isfinite(res.losses).all()
+        assert (
+            len(res.losses) == info.value.step - 1 and torch.isfinite(res.losses).all()
+        )
     assert all(torch.equal(p, q) for p, q in zip(before, model.parameters()))
 
 
@@ -62,8 +80,12 @@ def test_train_trains_a_copy():
     model = MLPDenoiser()
     before = _params(model)
     res = train(model, DATA, SCHED, steps=3, progress=False)
-    assert res.raw_model is not model and all(torch.equal(p, q) for p, q in zip(before, model.parameters()))
-    assert not all(torch.equal(p, q) for p, q in zip(before, res.raw_model.parameters()))
+    assert res.raw_model is not model and all(
+        torch.equal(p, q) for p, q in zip(before, model.parameters())
+    )
+    assert not all(
+        torch.equal(p, q) for p, q in zip(before, res.raw_model.parameters())
+    )
 
 
 def test_train_refuses_non_finite_data_and_stops_on_a_nan_loss():
@@ -77,9 +99,19 @@ def test_train_refuses_non_finite_data_and_stops_on_a_nan_loss():
     torch.manual_seed(0)
     model = MLPDenoiser()
     with pytest.raises(TrainingDiverged, match=r"step 1 of 5.*loss function") as info:
-        train(model, DATA, SCHED, steps=5, progress=False, loss_fn=lambda m, x, s, generator: l_simple(m, x, s, generator) * math.nan)
+        train(
+            model,
+            DATA,
+            SCHED,
+            steps=5,
+            progress=False,
+            loss_fn=lambda m, x, s, generator: l_simple(m, x, s, generator) * math.nan,
+        )
     assert info.value.step == 1
-    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), info.value.result.raw_model.parameters()))
+    assert all(
+        torch.equal(p, q)
+        for p, q in zip(model.parameters(), info.value.result.raw_model.parameters())
+    )
 
 
 # (2) the EMA on a short run ------------------------------------------------------------------------
@@ -91,12 +123,23 @@ def test_ema_is_as_good_as_the_raw_weights_after_300_steps():
     average would still be the initial weights and the loss would be far higher."""
     sched = Schedule.named("sigmoid", 100)
     torch.manual_seed(0)
-    res = train(MLPDenoiser(), sample_data("moons", 5000, seed=0), sched, steps=300, batch_size=128, lr=5e-3,
-                progress=False)
+    res = train(
+        MLPDenoiser(),
+        sample_data("moons", 5000, seed=0),
+        sched,
+        steps=300,
+        batch_size=128,
+        lr=5e-3,
+        progress=False,
+    )
     held = sample_data("moons", 4000, seed=99)
     with torch.no_grad():
-        ema = l_simple(res.model, held, sched, generator=torch.Generator().manual_seed(1)).item()
-        raw = l_simple(res.raw_model, held, sched, generator=torch.Generator().manual_seed(1)).item()
+        ema = l_simple(
+            res.model, held, sched, generator=torch.Generator().manual_seed(1)
+        ).item()
+        raw = l_simple(
+            res.raw_model, held, sched, generator=torch.Generator().manual_seed(1)
+        ).item()
     assert ema <= 1.01 * raw, (ema, raw)
 
 
@@ -118,7 +161,9 @@ def test_model_carries_its_schedule_and_samplers_refuse_another():
         with pytest.raises(ValueError, match=r"trained with"):
             ddim_sample(res.model, other, 5, steps=5)
     assert ddpm_sample(res.model, sched, 5).shape == (5, 2)
-    assert ddpm_sample(lambda x, t: torch.zeros_like(x), Schedule.named("cosine", 30), 5).shape == (5, 2)
+    assert ddpm_sample(
+        lambda x, t: torch.zeros_like(x), Schedule.named("cosine", 30), 5
+    ).shape == (5, 2)
 
 
 def test_model_refuses_float_negative_and_out_of_range_t():
@@ -136,7 +181,14 @@ def test_model_refuses_float_negative_and_out_of_range_t():
 
 def test_save_and_load_round_trip_with_weights_only(tmp_path):
     """save_model/load_model: same outputs, same schedule and settings, the file loads with weights_only."""
-    res = train(MLPDenoiser(hidden=16, learn_variance=True), DATA, SCHED, steps=3, progress=False, snapshot_at=(2,))
+    res = train(
+        MLPDenoiser(hidden=16, learn_variance=True),
+        DATA,
+        SCHED,
+        steps=3,
+        progress=False,
+        snapshot_at=(2,),
+    )
     path = tmp_path / "model.pt"
     save_model(res.model, path)
     blob = torch.load(path, weights_only=True)
@@ -151,16 +203,57 @@ def test_save_and_load_round_trip_with_weights_only(tmp_path):
 # (4) unchecked arguments that gave wrong results ------------------------------------------------------
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda: ddim_sample(lambda x, t: torch.zeros_like(x), SCHED, 4, 5, eta=math.inf), ValueError, r"eta must be a finite"),
-    (lambda: train(MLPDenoiser(), DATA, SCHED, steps=2, batch_size=0, progress=False), ValueError, r"batch_size must be an integer ≥ 1, got 0"),
-    (lambda: train(MLPDenoiser(), DATA, SCHED, steps=2, lr=0, progress=False), ValueError, r"lr must be a finite number in \(0"),
-    (lambda: MLPDenoiser(hidden=0), ValueError, r"hidden must be an integer ≥ 1, got 0"),
-    (lambda: MLPDenoiser(embed_dim=0), ValueError, r"embed_dim must be an even integer ≥ 2, got 0"),
-    (lambda: GaussianMixture([[0.0, 0.0]], [math.nan]), ValueError, r"stds must be finite"),
-    (lambda: GaussianMixture([[0.0, 0.0]], [1.0]).noised(1.5), ValueError, r"alpha_bar must be a finite number in \[0, 1\], got 1.5"),
-    (lambda: log_variance(torch.tensor([3]), SCHED, "learned", torch.full((1, 2), 1.5)), ValueError, r"v .* must lie in \[−1, 1\]"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda: ddim_sample(
+                lambda x, t: torch.zeros_like(x), SCHED, 4, 5, eta=math.inf
+            ),
+            ValueError,
+            r"eta must be a finite",
+        ),
+        (
+            lambda: train(
+                MLPDenoiser(), DATA, SCHED, steps=2, batch_size=0, progress=False
+            ),
+            ValueError,
+            r"batch_size must be an integer ≥ 1, got 0",
+        ),
+        (
+            lambda: train(MLPDenoiser(), DATA, SCHED, steps=2, lr=0, progress=False),
+            ValueError,
+            r"lr must be a finite number in \(0",
+        ),
+        (
+            lambda: MLPDenoiser(hidden=0),
+            ValueError,
+            r"hidden must be an integer ≥ 1, got 0",
+        ),
+        (
+            lambda: MLPDenoiser(embed_dim=0),
+            ValueError,
+            r"embed_dim must be an even integer ≥ 2, got 0",
+        ),
+        (
+            lambda: GaussianMixture([[0.0, 0.0]], [math.nan]),
+            ValueError,
+            r"stds must be finite",
+        ),
+        (
+            lambda: GaussianMixture([[0.0, 0.0]], [1.0]).noised(1.5),
+            ValueError,
+            r"alpha_bar must be a finite number in \[0, 1\], got 1.5",
+        ),
+        (
+            lambda: log_variance(
+                torch.tensor([3]), SCHED, "learned", torch.full((1, 2), 1.5)
+            ),
+            ValueError,
+            r"v .* must lie in \[−1, 1\]",
+        ),
+    ],
+)
 def test_arguments_that_used_to_give_wrong_results_are_refused(call, error, match):
     with pytest.raises(error, match=match):
         call()
@@ -189,7 +282,9 @@ def test_metric_settings_are_checked():
     a, b = _normal(50, 0), _normal(50, 1)
     with pytest.raises(ValueError, match=r"bins must be an integer ≥ 1, got 0"):
         histogram_js(a, b, bins=0)
-    with pytest.raises(ValueError, match=r"n_projections must be an integer ≥ 1, got 0"):
+    with pytest.raises(
+        ValueError, match=r"n_projections must be an integer ≥ 1, got 0"
+    ):
         sliced_wasserstein(a, b, n_projections=0)
     with pytest.raises(ValueError, match=r"at least max\(k, folds\) = 10 points"):
         c2st(a[:5], b[:5])
@@ -233,7 +328,9 @@ def test_model_runs_in_its_own_dtype(dtype):
 
 
 def test_float64_points_with_a_float32_model_name_both_dtypes():
-    with pytest.raises(TypeError, match=r"x is torch.float64 .* weights are torch.float32"):
+    with pytest.raises(
+        TypeError, match=r"x is torch.float64 .* weights are torch.float32"
+    ):
         MLPDenoiser()(torch.zeros(3, 2, dtype=torch.float64), 1)
 
 
@@ -252,7 +349,10 @@ def test_every_step_follows_the_device_of_its_input_meta():
     assert dl.q_step(x, 3, sched).device == META
     assert dl.p_step(x, 3, torch.empty(4, 2, device=META), sched).device == META
     assert dl.posterior_mean_variance(x, x, 2, sched)[0].device == META
-    assert log_variance(torch.tensor([2, 3], device=META), sched, "beta_tilde").device == META
+    assert (
+        log_variance(torch.tensor([2, 3], device=META), sched, "beta_tilde").device
+        == META
+    )
     assert l_simple(model, x, sched).device == META
     assert vlb_term(model, x, 2, sched).device == META
     assert dl.prior_kl(x, sched).device == META
@@ -261,7 +361,10 @@ def test_every_step_follows_the_device_of_its_input_meta():
     assert dl.langevin_step(lambda y: y, x, 0.1).device == META
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device on this machine (torch.cuda.is_available() is False)")
+@pytest.mark.skipif(
+    not torch.cuda.is_available(),
+    reason="no CUDA device on this machine (torch.cuda.is_available() is False)",
+)
 def test_everything_runs_on_cuda():
     """On a GPU: training, both samplers, the bound and the metrics (which copy to the CPU)."""
     cuda = torch.device("cuda")
@@ -270,17 +373,33 @@ def test_everything_runs_on_cuda():
     gen = torch.Generator().manual_seed(0)
     x = ddpm_sample(res.model, sched, 100, generator=gen)
     y = ddim_sample(res.model, sched, 100, steps=5, generator=gen)
-    assert x.device.type == "cuda" and y.device.type == "cuda" and torch.isfinite(x).all()
+    assert (
+        x.device.type == "cuda" and y.device.type == "cuda" and torch.isfinite(x).all()
+    )
     assert dl.nll_bound(res.model, DATA[:50].to(cuda), sched).device.type == "cuda"
-    assert 0 <= c2st(x, y) <= 1 and sliced_wasserstein(x, y) >= 0 and histogram_js(x, y) >= 0
+    assert (
+        0 <= c2st(x, y) <= 1
+        and sliced_wasserstein(x, y) >= 0
+        and histogram_js(x, y) >= 0
+    )
 
 
 def test_seeded_sampling_does_not_depend_on_where_the_generator_lives():
     """Noise is drawn on the generator's device and moved, so a CPU generator gives the same samples
     for a closure as before and leaves the global RNG alone."""
     state = torch.get_rng_state()
-    a = ddpm_sample(lambda x, t: torch.zeros_like(x), SCHED, 7, generator=torch.Generator().manual_seed(3))
-    b = ddpm_sample(lambda x, t: torch.zeros_like(x), SCHED, 7, generator=torch.Generator().manual_seed(3))
+    a = ddpm_sample(
+        lambda x, t: torch.zeros_like(x),
+        SCHED,
+        7,
+        generator=torch.Generator().manual_seed(3),
+    )
+    b = ddpm_sample(
+        lambda x, t: torch.zeros_like(x),
+        SCHED,
+        7,
+        generator=torch.Generator().manual_seed(3),
+    )
     assert torch.equal(a, b) and torch.equal(state, torch.get_rng_state())
 
 
@@ -289,25 +408,92 @@ def test_seeded_sampling_does_not_depend_on_where_the_generator_lives():
 ZERO = lambda x, t: torch.zeros_like(x)  # noqa: E731
 
 
-@pytest.mark.parametrize("call, error, match", [
-    (lambda: train(MLPDenoiser(), DATA, SCHED, steps=2, seed=None, progress=False), TypeError, r"seed must be an integer ≥ 0, got None"),
-    (lambda: train(MLPDenoiser(), DATA[:0], SCHED, steps=2, progress=False), ValueError, r"data must hold at least one point"),
-    (lambda: ddpm_sample(ZERO, SCHED, 4, generator=42), TypeError, r"generator must be a torch.Generator or None, got int 42"),
-    (lambda: ddpm_sample(ZERO, 100, 4), TypeError, r"sched must be a ddpm_lib Schedule.*got int 100"),
-    (lambda: train(MLPDenoiser(), DATA, SCHED, steps=10, snapshot_at=5, progress=False), TypeError, r"snapshot_at must be a collection of steps"),
-    (lambda: c2st(np.zeros(50), np.zeros(50)), ValueError, r"samples must have shape \(n, d\)"),
-    (lambda: Schedule(["a"]), TypeError, r"betas must be a 1-D sequence of numbers"),
-    (lambda: q_sample(DATA, "5", SCHED), TypeError, r"t must be integer steps .* got str '5'"),
-    (lambda: q_sample(DATA, 2.0, SCHED), TypeError, r"t must be integer steps"),
-    (lambda: sample_data("moons", 10, seed=None), TypeError, r"seed must be an integer ≥ 0"),
-    (lambda: dl.l_simple(MLPDenoiser(), DATA, SCHED, generator=7), TypeError, r"generator must be a torch.Generator"),
-    (lambda: ddim_sample(ZERO, SCHED, 4, steps=0), ValueError, r"steps must be an integer from 1 to T = 20, got 0"),
-    (lambda: ddpm_sample(ZERO, SCHED, 0), ValueError, r"n \(the number of samples\) must be an integer ≥ 1, got 0"),
-    (lambda: ddpm_sample(ZERO, SCHED, 4, variance="big"), ValueError, r"variance must be one of beta, beta_tilde, learned, got 'big'"),
-    (lambda: ddpm_sample("model", SCHED, 4), TypeError, r"model must be callable"),
-    (lambda: histogram_js(np.zeros((5, 2)), np.zeros((5, 3))), ValueError, r"same number of coordinates d, got 2 and 3"),
-    (lambda: dl.sample_data("moons", 0, 1), ValueError, r"n must be an integer ≥ 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "call, error, match",
+    [
+        (
+            lambda: train(
+                MLPDenoiser(), DATA, SCHED, steps=2, seed=None, progress=False
+            ),
+            TypeError,
+            r"seed must be an integer ≥ 0, got None",
+        ),
+        (
+            lambda: train(MLPDenoiser(), DATA[:0], SCHED, steps=2, progress=False),
+            ValueError,
+            r"data must hold at least one point",
+        ),
+        (
+            lambda: ddpm_sample(ZERO, SCHED, 4, generator=42),
+            TypeError,
+            r"generator must be a torch.Generator or None, got int 42",
+        ),
+        (
+            lambda: ddpm_sample(ZERO, 100, 4),
+            TypeError,
+            r"sched must be a ddpm_lib Schedule.*got int 100",
+        ),
+        (
+            lambda: train(
+                MLPDenoiser(), DATA, SCHED, steps=10, snapshot_at=5, progress=False
+            ),
+            TypeError,
+            r"snapshot_at must be a collection of steps",
+        ),
+        (
+            lambda: c2st(np.zeros(50), np.zeros(50)),
+            ValueError,
+            r"samples must have shape \(n, d\)",
+        ),
+        (
+            lambda: Schedule(["a"]),
+            TypeError,
+            r"betas must be a 1-D sequence of numbers",
+        ),
+        (
+            lambda: q_sample(DATA, "5", SCHED),
+            TypeError,
+            r"t must be integer steps .* got str '5'",
+        ),
+        (lambda: q_sample(DATA, 2.0, SCHED), TypeError, r"t must be integer steps"),
+        (
+            lambda: sample_data("moons", 10, seed=None),
+            TypeError,
+            r"seed must be an integer ≥ 0",
+        ),
+        (
+            lambda: dl.l_simple(MLPDenoiser(), DATA, SCHED, generator=7),
+            TypeError,
+            r"generator must be a torch.Generator",
+        ),
+        (
+            lambda: ddim_sample(ZERO, SCHED, 4, steps=0),
+            ValueError,
+            r"steps must be an integer from 1 to T = 20, got 0",
+        ),
+        (
+            lambda: ddpm_sample(ZERO, SCHED, 0),
+            ValueError,
+            r"n \(the number of samples\) must be an integer ≥ 1, got 0",
+        ),
+        (
+            lambda: ddpm_sample(ZERO, SCHED, 4, variance="big"),
+            ValueError,
+            r"variance must be one of beta, beta_tilde, learned, got 'big'",
+        ),
+        (lambda: ddpm_sample("model", SCHED, 4), TypeError, r"model must be callable"),
+        (
+            lambda: histogram_js(np.zeros((5, 2)), np.zeros((5, 3))),
+            ValueError,
+            r"same number of coordinates d, got 2 and 3",
+        ),
+        (
+            lambda: dl.sample_data("moons", 0, 1),
+            ValueError,
+            r"n must be an integer ≥ 1, got 0",
+        ),
+    ],
+)
 def test_errors_name_the_argument(call, error, match):
     with pytest.raises(error, match=match):
         call()
@@ -325,6 +511,7 @@ def test_vlb_term_accepts_an_int_step_like_every_other_function():
 def test_progress_switch(monkeypatch):
     """DDPM_PROGRESS=0 turns every progress bar off; otherwise the progress= argument decides."""
     from ddpm_lib._checks import show_progress
+
     monkeypatch.setenv("DDPM_PROGRESS", "0")
     assert show_progress(True) is False
     monkeypatch.setenv("DDPM_PROGRESS", "1")

@@ -14,7 +14,9 @@ import torch
 from ddpm_lib import Schedule, q_sample, q_step, q_trajectory
 
 #: A few fixed starting points x_0 (d = 2); each is repeated REPEATS times.
-X0_POINTS = torch.tensor([[1.5, -0.5], [0.0, 0.0], [-2.0, 1.0], [3.0, 2.0]], dtype=torch.float64)
+X0_POINTS = torch.tensor(
+    [[1.5, -0.5], [0.0, 0.0], [-2.0, 1.0], [3.0, 2.0]], dtype=torch.float64
+)
 REPEATS = 25_000  # 100k rows in all
 T_CHAIN = 100
 
@@ -26,11 +28,21 @@ def _repeated_x0():
 def _check_gaussian_groups(x, alpha_bar_t, stats, what):
     """Per starting point: sample mean vs √ᾱ_t x_0 and sample covariance vs (1−ᾱ_t) I."""
     for k, x0 in enumerate(X0_POINTS):
-        group = x[k * REPEATS:(k + 1) * REPEATS]
+        group = x[k * REPEATS : (k + 1) * REPEATS]
         mean, se_mean = stats.mean_and_se(group)
-        stats.assert_close_stat(mean, se_mean, np.sqrt(alpha_bar_t) * x0.numpy(), f"{what}, x0={x0.tolist()}: mean")
+        stats.assert_close_stat(
+            mean,
+            se_mean,
+            np.sqrt(alpha_bar_t) * x0.numpy(),
+            f"{what}, x0={x0.tolist()}: mean",
+        )
         cov, se_cov = stats.cov_and_se(group)
-        stats.assert_close_stat(cov, se_cov, (1 - alpha_bar_t) * np.eye(2), f"{what}, x0={x0.tolist()}: covariance")
+        stats.assert_close_stat(
+            cov,
+            se_cov,
+            (1 - alpha_bar_t) * np.eye(2),
+            f"{what}, x0={x0.tolist()}: covariance",
+        )
 
 
 @pytest.mark.parametrize("name", ["linear", "cosine", "sigmoid"])
@@ -48,7 +60,9 @@ def test_chain_of_q_steps_matches_closed_form(name, stats, numpy_schedule):
             _check_gaussian_groups(x, ab[t], stats, f"{name}, t={t}, chain of q_step")
 
 
-@pytest.mark.parametrize("name, T", [("linear", 100), ("cosine", 100), ("sigmoid", 100), ("linear", 1000)])
+@pytest.mark.parametrize(
+    "name, T", [("linear", 100), ("cosine", 100), ("sigmoid", 100), ("linear", 1000)]
+)
 def test_q_sample_matches_closed_form_in_distribution(name, T, stats, numpy_schedule):
     """q_sample(x_0, t) is distributed as N(√ᾱ_t x_0, (1−ᾱ_t) I), for t = 1, 5, T/2, T."""
     sched = Schedule.named(name, T)
@@ -56,7 +70,12 @@ def test_q_sample_matches_closed_form_in_distribution(name, T, stats, numpy_sche
     gen = torch.Generator().manual_seed(2)
     x0 = _repeated_x0()
     for t in (1, 5, T // 2, T):
-        _check_gaussian_groups(q_sample(x0, t, sched, generator=gen), ab[t], stats, f"{name}, t={t}, q_sample")
+        _check_gaussian_groups(
+            q_sample(x0, t, sched, generator=gen),
+            ab[t],
+            stats,
+            f"{name}, t={t}, q_sample",
+        )
 
 
 def test_q_sample_with_given_noise_is_the_closed_form(numpy_schedule):
@@ -69,7 +88,9 @@ def test_q_sample_with_given_noise_is_the_closed_form(numpy_schedule):
     x0 = torch.randn(1001, 3, generator=gen, dtype=torch.float64)
     eps = torch.randn(1001, 3, generator=gen, dtype=torch.float64)
     want = np.sqrt(ab)[:, None] * x0.numpy() + np.sqrt(1 - ab)[:, None] * eps.numpy()
-    np.testing.assert_allclose(q_sample(x0, t, sched, noise=eps).numpy(), want, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        q_sample(x0, t, sched, noise=eps).numpy(), want, rtol=1e-12, atol=1e-14
+    )
     assert torch.equal(q_sample(x0[:5], 0, sched, noise=eps[:5]), x0[:5])
 
 
@@ -81,8 +102,12 @@ def test_q_step_with_given_noise_is_one_step(numpy_schedule):
     t = torch.arange(1, 51)
     x = torch.randn(50, 2, generator=gen, dtype=torch.float64)
     eps = torch.randn(50, 2, generator=gen, dtype=torch.float64)
-    want = np.sqrt(1 - b[1:])[:, None] * x.numpy() + np.sqrt(b[1:])[:, None] * eps.numpy()
-    np.testing.assert_allclose(q_step(x, t, sched, noise=eps).numpy(), want, rtol=1e-12, atol=1e-14)
+    want = (
+        np.sqrt(1 - b[1:])[:, None] * x.numpy() + np.sqrt(b[1:])[:, None] * eps.numpy()
+    )
+    np.testing.assert_allclose(
+        q_step(x, t, sched, noise=eps).numpy(), want, rtol=1e-12, atol=1e-14
+    )
 
 
 def test_q_trajectory_shape_start_and_markov_increments(stats, numpy_schedule):
@@ -98,16 +123,29 @@ def test_q_trajectory_shape_start_and_markov_increments(stats, numpy_schedule):
     assert traj.shape == (11, n, 2)
     assert torch.equal(traj[0], x0)
     for t in range(1, 11):
-        inc = ((traj[t] - np.sqrt(ref.alphas[t]) * traj[t - 1]) / np.sqrt(ref.betas[t])).numpy()
+        inc = (
+            (traj[t] - np.sqrt(ref.alphas[t]) * traj[t - 1]) / np.sqrt(ref.betas[t])
+        ).numpy()
         mean, se = stats.mean_and_se(inc)
         stats.assert_close_stat(mean, se, np.zeros(2), f"t={t}: increment mean")
         joint = np.concatenate([inc, traj[t - 1].numpy()], axis=1)
         cov, se_cov = stats.cov_and_se(joint)
-        stats.assert_close_stat(np.diag(cov)[:2], np.diag(se_cov)[:2], np.ones(2), f"t={t}: increment variance")
-        stats.assert_close_stat(np.diag(cov[:2, 2:]), np.diag(se_cov[:2, 2:]), np.zeros(2),
-                                f"t={t}: increment correlated with x_(t-1)")
+        stats.assert_close_stat(
+            np.diag(cov)[:2],
+            np.diag(se_cov)[:2],
+            np.ones(2),
+            f"t={t}: increment variance",
+        )
+        stats.assert_close_stat(
+            np.diag(cov[:2, 2:]),
+            np.diag(se_cov[:2, 2:]),
+            np.zeros(2),
+            f"t={t}: increment correlated with x_(t-1)",
+        )
         var_t, se_var = stats.cov_and_se(traj[t].numpy())
-        stats.assert_close_stat(np.diag(var_t), np.diag(se_var), np.ones(2) * 1.0, f"t={t}: Var x_t")
+        stats.assert_close_stat(
+            np.diag(var_t), np.diag(se_var), np.ones(2) * 1.0, f"t={t}: Var x_t"
+        )
 
 
 def test_same_generator_seed_same_draws():
@@ -141,12 +179,15 @@ def test_points_must_be_a_tensor():
         q_sample(np.zeros((5, 2)), 1, SCHED10)
 
 
-@pytest.mark.parametrize("fn, t, allowed", [
-    (q_step, 0, "1…10"),
-    (q_step, 11, "1…10"),
-    (q_sample, 11, "0…10"),
-    (q_sample, -1, "0…10"),
-])
+@pytest.mark.parametrize(
+    "fn, t, allowed",
+    [
+        (q_step, 0, "1…10"),
+        (q_step, 11, "1…10"),
+        (q_sample, 11, "0…10"),
+        (q_sample, -1, "0…10"),
+    ],
+)
 def test_steps_out_of_range(fn, t, allowed):
     """q_step needs t in 1…T (there is no step 0); q_sample allows 0…T; the message gives the range."""
     with pytest.raises(ValueError, match=allowed):
@@ -174,5 +215,7 @@ def test_steps_must_have_one_per_point(fn):
 @pytest.mark.parametrize("fn", [q_step, q_sample])
 def test_noise_must_match_x(fn):
     """noise of a different shape from x is refused; the message gives both shapes."""
-    with pytest.raises(ValueError, match=r"noise must have the same shape as x.*\(3, 2\).*\(3, 1\)"):
+    with pytest.raises(
+        ValueError, match=r"noise must have the same shape as x.*\(3, 2\).*\(3, 1\)"
+    ):
         fn(torch.zeros(3, 2), 1, SCHED10, noise=torch.zeros(3, 1))

@@ -28,9 +28,19 @@ def numpy_ideal_eps(means, var, weights, alpha_bar, x):
     E[ε | x_t, k] = √(1−ᾱ) (x_t − √ᾱ m_k) / v. r_k ∝ w_k N(x_t; √ᾱ m_k, diag(v)).
     """
     v = alpha_bar * var + 1 - alpha_bar
-    logs = np.stack([sps.multivariate_normal.logpdf(x, math.sqrt(alpha_bar) * m, np.diag(v)) for m in means], 1)
-    r = softmax(np.log(weights) + logs, axis=1)                                    # (n, K)
-    per_k = math.sqrt(1 - alpha_bar) * (x[:, None, :] - math.sqrt(alpha_bar) * means[None]) / v  # (n, K, d)
+    logs = np.stack(
+        [
+            sps.multivariate_normal.logpdf(x, math.sqrt(alpha_bar) * m, np.diag(v))
+            for m in means
+        ],
+        1,
+    )
+    r = softmax(np.log(weights) + logs, axis=1)  # (n, K)
+    per_k = (
+        math.sqrt(1 - alpha_bar)
+        * (x[:, None, :] - math.sqrt(alpha_bar) * means[None])
+        / v
+    )  # (n, K, d)
     return (r[..., None] * per_k).sum(1)
 
 
@@ -46,7 +56,9 @@ def test_matches_gaussian_conditioning_in_numpy(step):
     law = GaussianMixture(means, np.sqrt(np.broadcast_to(var, (5, 2))), weights)
     sched = Schedule.named("linear", 50)
     x = np.concatenate([rng.normal(size=(200, 2)), rng.normal(size=(20, 2)) * 6])
-    got = ideal_eps(law, sched)(torch.from_numpy(x), torch.full((len(x),), step)).numpy()
+    got = ideal_eps(law, sched)(
+        torch.from_numpy(x), torch.full((len(x),), step)
+    ).numpy()
     want = numpy_ideal_eps(means, var, weights, sched.alpha_bar[step].item(), x)
     np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-9)
 
@@ -65,8 +77,12 @@ def test_agrees_with_density_ideal_eps_on_the_toy_laws(name):
     assert got.dtype == torch.float32 and got.shape == (400, 2)
     torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
     # In float64 the fast path and the general formula agree to float64 precision.
-    torch.testing.assert_close(ideal_eps(law, sched)(x.double(), t), general_eps(law, sched, x.double(), t),
-                               rtol=1e-10, atol=1e-11)
+    torch.testing.assert_close(
+        ideal_eps(law, sched)(x.double(), t),
+        general_eps(law, sched, x.double(), t),
+        rtol=1e-10,
+        atol=1e-11,
+    )
 
 
 def general_eps(law, sched, x, t):
@@ -74,19 +90,29 @@ def general_eps(law, sched, x, t):
     out = torch.empty_like(x)
     for step in t.unique().tolist():
         rows = t == step
-        out[rows] = -(1 - sched.alpha_bar[step]).sqrt().to(x.dtype) * law.noised(sched.alpha_bar[step].item()).score(x[rows])
+        out[rows] = -(1 - sched.alpha_bar[step]).sqrt().to(x.dtype) * law.noised(
+            sched.alpha_bar[step].item()
+        ).score(x[rows])
     return out
 
 
 def test_mixture_without_a_shared_covariance_takes_the_general_path():
     """Components with different covariances: ideal_eps evaluates every component, and equals the
     general formula exactly (it is that formula)."""
-    law = GaussianMixture(torch.tensor([[0.0, 0.0], [2.0, 1.0]]), torch.tensor([0.1, 0.3]), torch.tensor([0.3, 0.7]))
+    law = GaussianMixture(
+        torch.tensor([[0.0, 0.0], [2.0, 1.0]]),
+        torch.tensor([0.1, 0.3]),
+        torch.tensor([0.3, 0.7]),
+    )
     assert shared_variance(law) is None
     sched = Schedule.named("linear", 20)
-    x = torch.randn(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(8))
+    x = torch.randn(
+        50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(8)
+    )
     t = torch.randint(1, 21, (50,), generator=torch.Generator().manual_seed(9))
-    torch.testing.assert_close(ideal_eps(law, sched)(x, t), general_eps(law, sched, x, t), rtol=0, atol=0)
+    torch.testing.assert_close(
+        ideal_eps(law, sched)(x, t), general_eps(law, sched, x, t), rtol=0, atol=0
+    )
 
 
 def test_bound_equals_the_bound_with_density_ideal_eps():
@@ -95,8 +121,15 @@ def test_bound_equals_the_bound_with_density_ideal_eps():
     law = toy_law("moons")
     sched = Schedule.named("cosine", 30)
     x0 = law.sample(300, generator=torch.Generator().manual_seed(2)).double()
-    fast = nll_bound(ideal_eps(law, sched), x0, sched, generator=torch.Generator().manual_seed(3))
-    slow = nll_bound(lambda x, t: general_eps(law, sched, x, t), x0, sched, generator=torch.Generator().manual_seed(3))
+    fast = nll_bound(
+        ideal_eps(law, sched), x0, sched, generator=torch.Generator().manual_seed(3)
+    )
+    slow = nll_bound(
+        lambda x, t: general_eps(law, sched, x, t),
+        x0,
+        sched,
+        generator=torch.Generator().manual_seed(3),
+    )
     torch.testing.assert_close(fast, slow, rtol=1e-8, atol=1e-8)
 
 
@@ -106,7 +139,9 @@ def test_accepts_a_single_step_and_rejects_bad_input():
     law = toy_law("moons")
     sched = Schedule.named("linear", 20)
     eps = ideal_eps(law, sched)
-    x = torch.randn(10, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    x = torch.randn(
+        10, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(4)
+    )
     torch.testing.assert_close(eps(x, 7), eps(x, torch.full((10,), 7)))
     with pytest.raises(ValueError, match="lie in"):
         eps(x, torch.full((10,), 21))

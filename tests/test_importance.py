@@ -42,12 +42,18 @@ def test_history_and_probabilities_match_a_plain_python_reference():
     for i in range(30):
         t = torch.randint(1, T + 1, (25,), generator=gen)
         if i % 3 == 0:
-            t[:15] = 4  # 15 repeats of one step in one batch: only the last 10 must stay
+            t[:15] = (
+                4  # 15 repeats of one step in one batch: only the last 10 must stay
+            )
         terms = torch.randn(25, generator=gen, dtype=torch.float64) * t.double()
         loss.record(t, terms)
         batches.append((t, terms))
-        np.testing.assert_allclose(loss.probabilities()[1:].numpy(), reference_probabilities(batches, T),
-                                   rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(
+            loss.probabilities()[1:].numpy(),
+            reference_probabilities(batches, T),
+            rtol=1e-12,
+            atol=1e-15,
+        )
         assert loss.probabilities()[0] == 0
         warm.append(loss.warmed_up())
     assert not warm[0] and warm[-1]
@@ -64,14 +70,31 @@ def test_estimate_is_unbiased_for_the_full_bound(stats):
     loss = ImportanceSampledVLB(sched)
     gen = torch.Generator().manual_seed(2)
     with torch.no_grad():
-        draws = np.array([loss(model, x0, sched, generator=gen).item() for _ in range(300)])
-        full = np.array([nll_bound(model, x0, sched, generator=torch.Generator().manual_seed(3 + i)).mean().item()
-                         for i in range(20)])
+        draws = np.array(
+            [loss(model, x0, sched, generator=gen).item() for _ in range(300)]
+        )
+        full = np.array(
+            [
+                nll_bound(
+                    model, x0, sched, generator=torch.Generator().manual_seed(3 + i)
+                )
+                .mean()
+                .item()
+                for i in range(20)
+            ]
+        )
     p = loss.probabilities()[1:]
-    assert loss.warmed_up() and p.max() > 2 / sched.T  # the test did leave the uniform law
+    assert (
+        loss.warmed_up() and p.max() > 2 / sched.T
+    )  # the test did leave the uniform law
     mean, se = stats.mean_and_se(draws)
     ref, ref_se = stats.mean_and_se(full)
-    stats.assert_close_stat(mean - ref, math.hypot(se, ref_se), 0.0, "importance-sampled estimate − full bound")
+    stats.assert_close_stat(
+        mean - ref,
+        math.hypot(se, ref_se),
+        0.0,
+        "importance-sampled estimate − full bound",
+    )
 
 
 def test_steps_are_drawn_from_p_and_the_loss_backpropagates():
@@ -86,7 +109,9 @@ def test_steps_are_drawn_from_p_and_the_loss_backpropagates():
     while not loss.warmed_up():
         loss(model, x0[:64], sched, generator=gen)
     p = loss.probabilities()[1:]
-    assert torch.all(p >= loss.uniform_share / sched.T) and math.isclose(p.sum().item(), 1.0, rel_tol=1e-12)
+    assert torch.all(p >= loss.uniform_share / sched.T) and math.isclose(
+        p.sum().item(), 1.0, rel_tol=1e-12
+    )
     seen_before = loss.seen.clone()
     out = loss(model, x0, sched, generator=gen)
     freq = (loss.seen - seen_before)[1:].double() / len(x0)
@@ -103,4 +128,6 @@ def test_rejects_bad_arguments():
     with pytest.raises(ValueError, match="uniform_share"):
         ImportanceSampledVLB(sched, uniform_share=0.0)
     with pytest.raises(ValueError, match="T = 10"):
-        ImportanceSampledVLB(sched)(lambda x, t: x, torch.zeros(4, 2), Schedule.named("linear", 20))
+        ImportanceSampledVLB(sched)(
+            lambda x, t: x, torch.zeros(4, 2), Schedule.named("linear", 20)
+        )

@@ -17,13 +17,21 @@ import pytest
 import torch
 
 from ddpm_lib import Schedule
-from ddpm_lib.langevin import (annealed_langevin, annealed_langevin_sample, langevin, langevin_step,
-                               score_from_eps)
+from ddpm_lib.langevin import (
+    annealed_langevin,
+    annealed_langevin_sample,
+    langevin,
+    langevin_step,
+    score_from_eps,
+)
 
 
 def gaussian_score(m, s):
     """∇ log N(m, diag(s²)) = −(x − m)/s², for x of shape (n, d)."""
-    m, s = torch.as_tensor(m, dtype=torch.float64), torch.as_tensor(s, dtype=torch.float64)
+    m, s = (
+        torch.as_tensor(m, dtype=torch.float64),
+        torch.as_tensor(s, dtype=torch.float64),
+    )
     return lambda x: -(x - m.to(x.dtype)) / (s**2).to(x.dtype)
 
 
@@ -38,7 +46,9 @@ def mixture_score_1d(means, stds, weights):
     m, s, w = (torch.tensor(v, dtype=torch.float64) for v in (means, stds, weights))
 
     def score(x):
-        logc = w.log() - 0.5 * ((x - m) / s) ** 2 - s.log()  # (n, K) by broadcasting x: (n, 1)
+        logc = (
+            w.log() - 0.5 * ((x - m) / s) ** 2 - s.log()
+        )  # (n, K) by broadcasting x: (n, 1)
         r = torch.softmax(logc, dim=1)
         return (r * (m - x) / s**2).sum(1, keepdim=True)
 
@@ -56,10 +66,14 @@ def mixture_eps(sched, means, stds, weights, numpy_schedule):
     m, s, w = (torch.tensor(v, dtype=torch.float64) for v in (means, stds, weights))
 
     def predictor(x, t):
-        a = ab[t][:, None, None]                      # (n, 1, 1)
-        v = a * s[None, :, None] ** 2 + 1 - a         # (n, K, 1)
+        a = ab[t][:, None, None]  # (n, 1, 1)
+        v = a * s[None, :, None] ** 2 + 1 - a  # (n, K, 1)
         diff = x.double()[:, None, :] - a.sqrt() * m[None]  # (n, K, d)
-        logr = w.log()[None] - 0.5 * (diff**2 / v).sum(-1) - 0.5 * x.shape[1] * v[..., 0].log()
+        logr = (
+            w.log()[None]
+            - 0.5 * (diff**2 / v).sum(-1)
+            - 0.5 * x.shape[1] * v[..., 0].log()
+        )
         r = torch.softmax(logr, dim=1)[..., None]
         return ((r * (1 - a).sqrt() * diff / v).sum(1)).to(x.dtype)
 
@@ -78,7 +92,9 @@ def test_langevin_on_a_gaussian_reaches_its_mean_and_variance(stats):
     m, s, eps = np.array([1.0, -2.0]), np.array([0.5, 1.0]), 0.02
     n, steps = 20_000, 2000  # slowest coordinate contracts by (1 − ε/(2·1))^2000 ≈ 2e-9
     x0 = torch.tensor([[5.0, -5.0]], dtype=torch.float64).repeat(n, 1)
-    x = langevin(gaussian_score(m, s), x0, eps, steps, generator=torch.Generator().manual_seed(1))
+    x = langevin(
+        gaussian_score(m, s), x0, eps, steps, generator=torch.Generator().manual_seed(1)
+    )
     mean, se = stats.mean_and_se(x)
     stats.assert_close_stat(mean, se, m, "mean")
     cov, se_cov = stats.cov_and_se(x)
@@ -96,38 +112,69 @@ def test_stationary_variance_of_the_discretised_chain_is_the_ar1_formula(ratio, 
     eps = ratio * s2
     n = 50_000
     a = eps / (2 * s2)
-    steps = max(50, math.ceil(30 / -math.log(abs(1 - a)))) if a != 1 else 5  # |1−a|^steps < e^-30
-    x = langevin(gaussian_score([0.0], [math.sqrt(s2)]), torch.zeros(n, 1, dtype=torch.float64), eps, steps,
-                 generator=torch.Generator().manual_seed(int(10 * ratio)))
+    steps = (
+        max(50, math.ceil(30 / -math.log(abs(1 - a)))) if a != 1 else 5
+    )  # |1−a|^steps < e^-30
+    x = langevin(
+        gaussian_score([0.0], [math.sqrt(s2)]),
+        torch.zeros(n, 1, dtype=torch.float64),
+        eps,
+        steps,
+        generator=torch.Generator().manual_seed(int(10 * ratio)),
+    )
     var, se = stats.cov_and_se(x)
     want = ar1_stationary_variance(eps, s2)
     assert math.isclose(want, s2 / (1 - eps / (4 * s2)), rel_tol=1e-12)
-    stats.assert_close_stat(var[0, 0], se[0, 0], want, f"ε/s² = {ratio}: stationary variance")
-    stats.assert_close_stat(x.mean().item(), x.std().item() / math.sqrt(n), 0.0, f"ε/s² = {ratio}: mean")
+    stats.assert_close_stat(
+        var[0, 0], se[0, 0], want, f"ε/s² = {ratio}: stationary variance"
+    )
+    stats.assert_close_stat(
+        x.mean().item(), x.std().item() / math.sqrt(n), 0.0, f"ε/s² = {ratio}: mean"
+    )
     if ratio >= 1:
         assert abs(var[0, 0] - s2) > 5 * stats.Z * se[0, 0]
 
 
 def test_langevin_diverges_beyond_four_s_squared():
     """For ε > 4s² the AR(1) factor |1 − ε/(2s²)| exceeds 1 and the chain blows up."""
-    x = langevin(gaussian_score([0.0], [1.0]), torch.ones(100, 1, dtype=torch.float64), 4.4, 200,
-                 generator=torch.Generator().manual_seed(2))
+    x = langevin(
+        gaussian_score([0.0], [1.0]),
+        torch.ones(100, 1, dtype=torch.float64),
+        4.4,
+        200,
+        generator=torch.Generator().manual_seed(2),
+    )
     assert x.abs().median() > 1e10
 
 
 def test_langevin_step_is_the_update_and_the_trajectory_is_consistent():
     """langevin_step is x + (ε/2) s(x) + √ε z with z the generator's next normal draw; the trajectory has
     n_steps + 1 entries, starts at x and ends at the returned points; a seed reproduces a run."""
-    x = torch.randn(7, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    x = torch.randn(
+        7, 3, generator=torch.Generator().manual_seed(3), dtype=torch.float64
+    )
     score = gaussian_score([1.0, 0.0, -1.0], [0.5, 1.0, 2.0])
     z = torch.randn(x.shape, generator=torch.Generator().manual_seed(4), dtype=x.dtype)
     got = langevin_step(score, x, 0.3, generator=torch.Generator().manual_seed(4))
-    torch.testing.assert_close(got, x + 0.15 * score(x) + math.sqrt(0.3) * z, rtol=0, atol=1e-14)
+    torch.testing.assert_close(
+        got, x + 0.15 * score(x) + math.sqrt(0.3) * z, rtol=0, atol=1e-14
+    )
 
-    out, traj = langevin(score, x, 0.1, 25, generator=torch.Generator().manual_seed(5), return_trajectory=True)
+    out, traj = langevin(
+        score,
+        x,
+        0.1,
+        25,
+        generator=torch.Generator().manual_seed(5),
+        return_trajectory=True,
+    )
     again = langevin(score, x, 0.1, 25, generator=torch.Generator().manual_seed(5))
     assert traj.shape == (26, 7, 3)
-    assert torch.equal(traj[0], x) and torch.equal(traj[-1], out) and torch.equal(out, again)
+    assert (
+        torch.equal(traj[0], x)
+        and torch.equal(traj[-1], out)
+        and torch.equal(out, again)
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -147,13 +194,25 @@ def test_annealed_step_sizes_scale_with_sigma_squared(stats):
         return torch.zeros_like(x)
 
     x0 = torch.zeros(n, 1, dtype=torch.float64)
-    _, traj = annealed_langevin(zero_score, x0, sigmas, eps, k, generator=torch.Generator().manual_seed(6),
-                                return_trajectory=True)
+    _, traj = annealed_langevin(
+        zero_score,
+        x0,
+        sigmas,
+        eps,
+        k,
+        generator=torch.Generator().manual_seed(6),
+        return_trajectory=True,
+    )
     assert traj.shape == (4, n, 1) and torch.equal(traj[0], x0)
     assert calls == [0] * k + [1] * k + [2] * k
     for i, sigma in enumerate(sigmas):
         var, se = stats.cov_and_se(traj[i + 1] - traj[i])
-        stats.assert_close_stat(var[0, 0], se[0, 0], k * eps * sigma**2 / sigmas[-1] ** 2, f"level {i}: added variance")
+        stats.assert_close_stat(
+            var[0, 0],
+            se[0, 0],
+            k * eps * sigma**2 / sigmas[-1] ** 2,
+            f"level {i}: added variance",
+        )
 
 
 def test_annealing_recovers_far_apart_mode_weights_and_plain_langevin_does_not():
@@ -163,12 +222,16 @@ def test_annealing_recovers_far_apart_mode_weights_and_plain_langevin_does_not()
     even split: more than 10 standard errors off."""
     means, s, w = [-3.0, 3.0], 0.3, [0.8, 0.2]
     sigmas = torch.logspace(math.log10(5.0), math.log10(0.3), 20, dtype=torch.float64)
-    level_scores = [mixture_score_1d(means, [math.hypot(s, sig)] * 2, w) for sig in sigmas.tolist()]
+    level_scores = [
+        mixture_score_1d(means, [math.hypot(s, sig)] * 2, w) for sig in sigmas.tolist()
+    ]
     n = 4000
     gen = torch.Generator().manual_seed(7)
     x0 = 5.0 * torch.randn(n, 1, generator=gen, dtype=torch.float64)
     eps = 0.1 * sigmas[-1].item() ** 2
-    x = annealed_langevin(lambda y, i: level_scores[i](y), x0, sigmas, eps, 50, generator=gen)
+    x = annealed_langevin(
+        lambda y, i: level_scores[i](y), x0, sigmas, eps, 50, generator=gen
+    )
     se = math.sqrt(0.8 * 0.2 / n)
     left = (x < 0).double().mean().item()
     assert abs(left - 0.8) < 5 * se, left
@@ -179,25 +242,35 @@ def test_annealing_recovers_far_apart_mode_weights_and_plain_langevin_does_not()
     assert abs(left_plain - 0.8) > 10 * se, left_plain
 
 
-def test_annealed_langevin_sample_with_the_exact_mixture_eps_recovers_the_weights(numpy_schedule):
+def test_annealed_langevin_sample_with_the_exact_mixture_eps_recovers_the_weights(
+    numpy_schedule,
+):
     """Over the levels t = T…1 of a schedule, with the exact E[ε | x_t] of 2D data 0.8 N((−2, 0), 0.4²) +
     0.2 N((2, 0), 0.4²), annealed Langevin started from N(0, I) puts 0.8 of its points on the left mode
     (5 binomial standard errors), and the points sit on the modes. (Their spread is a little wider than
     the modes' 0.4: at the last levels the steps ε (1−ᾱ_t)/(1−ᾱ_1) are small next to 0.4², and five
     steps per level do not fully contract what the coarser levels left; hence the loose bound.)"""
     sched = Schedule.named("linear", 100)
-    eps_model = mixture_eps(sched, [[-2.0, 0.0], [2.0, 0.0]], [0.4, 0.4], [0.8, 0.2], numpy_schedule)
+    eps_model = mixture_eps(
+        sched, [[-2.0, 0.0], [2.0, 0.0]], [0.4, 0.4], [0.8, 0.2], numpy_schedule
+    )
     n = 4000
     step = 0.5 * (1 - numpy_schedule(sched.betas[1:]).alpha_bar[1])
-    x = annealed_langevin_sample(eps_model, sched, n, step, 5, generator=torch.Generator().manual_seed(8)).double()
+    x = annealed_langevin_sample(
+        eps_model, sched, n, step, 5, generator=torch.Generator().manual_seed(8)
+    ).double()
     left = x[:, 0] < 0
     assert abs(left.double().mean().item() - 0.8) < 5 * math.sqrt(0.16 / n)
-    centred = torch.where(left[:, None], x - torch.tensor([-2.0, 0.0]), x - torch.tensor([2.0, 0.0]))
+    centred = torch.where(
+        left[:, None], x - torch.tensor([-2.0, 0.0]), x - torch.tensor([2.0, 0.0])
+    )
     assert centred.mean(0).abs().max().item() < 0.05
     assert 0.38 < centred.std().item() < 0.48
 
 
-def test_annealed_langevin_sample_ends_in_the_last_levels_chain_law(gaussian_eps, numpy_schedule, stats):
+def test_annealed_langevin_sample_ends_in_the_last_levels_chain_law(
+    gaussian_eps, numpy_schedule, stats
+):
     """Data N(m, s² I) and the exact ε-model: at the last level t_L the target is q(x_{t_L}) =
     N(√ᾱ m, v I) with v = ᾱ s² + 1 − ᾱ, and its step is ε itself, so after enough steps the samples follow
     the AR(1) stationary law N(√ᾱ m, ε/(1 − (1 − ε/(2v))²) I)."""
@@ -206,13 +279,28 @@ def test_annealed_langevin_sample_ends_in_the_last_levels_chain_law(gaussian_eps
     m, s, tL = np.array([1.0, -0.5]), 0.5, 20
     v = ab[tL] * s**2 + 1 - ab[tL]
     eps = 0.5 * v
-    x = annealed_langevin_sample(gaussian_eps(sched, m, s), sched, 40_000, eps, 100, timesteps=[100, 50, tL], d=2,
-                                 generator=torch.Generator().manual_seed(9), x_T=torch.randn(40_000, 2, dtype=torch.float64,
-                                 generator=torch.Generator().manual_seed(10)))
+    x = annealed_langevin_sample(
+        gaussian_eps(sched, m, s),
+        sched,
+        40_000,
+        eps,
+        100,
+        timesteps=[100, 50, tL],
+        d=2,
+        generator=torch.Generator().manual_seed(9),
+        x_T=torch.randn(
+            40_000, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(10)
+        ),
+    )
     mean, se = stats.mean_and_se(x)
     stats.assert_close_stat(mean, se, np.sqrt(ab[tL]) * m, "mean at the last level")
     cov, se_cov = stats.cov_and_se(x)
-    stats.assert_close_stat(cov, se_cov, ar1_stationary_variance(eps, v) * np.eye(2), "covariance at the last level")
+    stats.assert_close_stat(
+        cov,
+        se_cov,
+        ar1_stationary_variance(eps, v) * np.eye(2),
+        "covariance at the last level",
+    )
 
 
 def test_denoise_is_tweedies_posterior_mean(gaussian_eps, numpy_schedule):
@@ -222,12 +310,30 @@ def test_denoise_is_tweedies_posterior_mean(gaussian_eps, numpy_schedule):
     ab = numpy_schedule(sched.betas[1:]).alpha_bar
     m, s, tL = np.array([0.3, 0.2]), 0.7, 3
     model = gaussian_eps(sched, m, s)
-    out, traj = annealed_langevin_sample(model, sched, 500, 0.01, 3, timesteps=[50, 10, tL], generator=torch.Generator().manual_seed(11),
-                                         x_T=torch.randn(500, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(12)),
-                                         denoise=True, return_trajectory=True)
+    out, traj = annealed_langevin_sample(
+        model,
+        sched,
+        500,
+        0.01,
+        3,
+        timesteps=[50, 10, tL],
+        generator=torch.Generator().manual_seed(11),
+        x_T=torch.randn(
+            500, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(12)
+        ),
+        denoise=True,
+        return_trajectory=True,
+    )
     x = traj[-1].numpy()
-    eps_hat = np.sqrt(1 - ab[tL]) * (x - np.sqrt(ab[tL]) * m) / (ab[tL] * s**2 + 1 - ab[tL])
-    np.testing.assert_allclose(out.numpy(), (x - np.sqrt(1 - ab[tL]) * eps_hat) / np.sqrt(ab[tL]), rtol=1e-10, atol=1e-12)
+    eps_hat = (
+        np.sqrt(1 - ab[tL]) * (x - np.sqrt(ab[tL]) * m) / (ab[tL] * s**2 + 1 - ab[tL])
+    )
+    np.testing.assert_allclose(
+        out.numpy(),
+        (x - np.sqrt(1 - ab[tL]) * eps_hat) / np.sqrt(ab[tL]),
+        rtol=1e-10,
+        atol=1e-12,
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -235,8 +341,12 @@ def test_denoise_is_tweedies_posterior_mean(gaussian_eps, numpy_schedule):
 # ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name, T", [("linear", 100), ("cosine", 1000), ("sigmoid", 10)])
-def test_score_from_eps_of_the_exact_predictor_is_the_noised_gaussian_score(name, T, gaussian_eps, numpy_schedule):
+@pytest.mark.parametrize(
+    "name, T", [("linear", 100), ("cosine", 1000), ("sigmoid", 10)]
+)
+def test_score_from_eps_of_the_exact_predictor_is_the_noised_gaussian_score(
+    name, T, gaussian_eps, numpy_schedule
+):
     """For data N(m, s² I), −E[ε | x_t]/√(1−ᾱ_t) is the score of q(x_t) = N(√ᾱ_t m, (ᾱ_t s² + 1 − ᾱ_t) I),
     i.e. −(x − √ᾱ_t m)/(ᾱ_t s² + 1 − ᾱ_t), at every t = 1…T (one t per row), also for a model with a
     variance head (whose extra columns must be ignored) and for a single int t."""
@@ -244,19 +354,29 @@ def test_score_from_eps_of_the_exact_predictor_is_the_noised_gaussian_score(name
     ab = numpy_schedule(sched.betas[1:]).alpha_bar
     m, s = np.array([0.8, -1.2]), 1.7
     t = torch.arange(1, T + 1).repeat_interleave(3)
-    x = 3 * torch.randn(len(t), 2, generator=torch.Generator().manual_seed(13), dtype=torch.float64)
+    x = 3 * torch.randn(
+        len(t), 2, generator=torch.Generator().manual_seed(13), dtype=torch.float64
+    )
     a = ab[t.numpy()][:, None]
     want = -(x.numpy() - np.sqrt(a) * m) / (a * s**2 + 1 - a)
 
     model = gaussian_eps(sched, m, s)
-    np.testing.assert_allclose(score_from_eps(model, sched)(x, t).numpy(), want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        score_from_eps(model, sched)(x, t).numpy(), want, rtol=1e-9, atol=1e-12
+    )
 
     with_head = lambda y, tt: torch.cat([model(y, tt), torch.full_like(y, 0.37)], dim=1)
-    np.testing.assert_allclose(score_from_eps(with_head, sched)(x, t).numpy(), want, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(
+        score_from_eps(with_head, sched)(x, t).numpy(), want, rtol=1e-9, atol=1e-12
+    )
 
     t5 = min(5, T)
     one = score_from_eps(model, sched)(x[:4], t5).numpy()
-    np.testing.assert_allclose(one, -(x[:4].numpy() - np.sqrt(ab[t5]) * m) / (ab[t5] * s**2 + 1 - ab[t5]), rtol=1e-9)
+    np.testing.assert_allclose(
+        one,
+        -(x[:4].numpy() - np.sqrt(ab[t5]) * m) / (ab[t5] * s**2 + 1 - ab[t5]),
+        rtol=1e-9,
+    )
 
 
 def test_score_from_eps_with_the_true_noise_is_the_conditional_score():
@@ -269,7 +389,9 @@ def test_score_from_eps_with_the_true_noise_is_the_conditional_score():
     eps = torch.randn(100, 2, generator=gen, dtype=torch.float64)
     ab = torch.cumprod(1 - sched.betas[1:].clone(), 0)[t - 1][:, None]
     xt = (ab.sqrt() * x0 + (1 - ab).sqrt() * eps).requires_grad_(True)
-    log_q = torch.distributions.Normal(ab.sqrt() * x0, (1 - ab).sqrt()).log_prob(xt).sum()
+    log_q = (
+        torch.distributions.Normal(ab.sqrt() * x0, (1 - ab).sqrt()).log_prob(xt).sum()
+    )
     (grad,) = torch.autograd.grad(log_q, xt)
     got = score_from_eps(lambda y, tt: eps, sched)(xt.detach(), t)
     torch.testing.assert_close(got, grad, rtol=1e-9, atol=1e-9)
@@ -284,7 +406,9 @@ def _id_score(x):
     return -x
 
 
-@pytest.mark.parametrize("step_size", [0, 0.0, -0.1, float("nan"), float("inf"), True, "0.1"])
+@pytest.mark.parametrize(
+    "step_size", [0, 0.0, -0.1, float("nan"), float("inf"), True, "0.1"]
+)
 def test_bad_step_size_raises(step_size):
     x = torch.zeros(4, 2)
     with pytest.raises(ValueError, match="step_size"):
@@ -302,7 +426,10 @@ def test_bad_step_count_raises(n_steps):
         annealed_langevin(lambda y, i: -y, x, [1.0], 0.1, n_steps)
 
 
-@pytest.mark.parametrize("sigmas", [[], [1.0, 0.0], [1.0, -0.5], [0.5, 1.0], [[1.0, 0.5]], [1.0, float("nan")]])
+@pytest.mark.parametrize(
+    "sigmas",
+    [[], [1.0, 0.0], [1.0, -0.5], [0.5, 1.0], [[1.0, 0.5]], [1.0, float("nan")]],
+)
 def test_bad_sigmas_raise(sigmas):
     with pytest.raises(ValueError, match="sigma|noise level"):
         annealed_langevin(lambda y, i: -y, torch.zeros(4, 2), sigmas, 0.1, 2)
@@ -312,7 +439,9 @@ def test_bad_points_and_scores_raise():
     with pytest.raises(ValueError, match="shape"):
         langevin(_id_score, torch.zeros(5), 0.1, 2)  # not (n, d)
     with pytest.raises(ValueError, match="score"):
-        langevin(lambda y: y[:, :1], torch.zeros(5, 2), 0.1, 2)  # score of the wrong shape
+        langevin(
+            lambda y: y[:, :1], torch.zeros(5, 2), 0.1, 2
+        )  # score of the wrong shape
 
 
 def test_bad_schedule_arguments_raise():
@@ -326,4 +455,6 @@ def test_bad_schedule_arguments_raise():
     with pytest.raises(ValueError, match="n "):
         annealed_langevin_sample(zero, sched, 0, 0.1, 1)
     with pytest.raises(ValueError, match="t must lie"):
-        score_from_eps(zero, sched)(torch.zeros(3, 2), 0)  # σ_0 = 0: no score at the data
+        score_from_eps(zero, sched)(
+            torch.zeros(3, 2), 0
+        )  # σ_0 = 0: no score at the data

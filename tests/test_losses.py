@@ -14,7 +14,17 @@ import pytest
 import torch
 from scipy import stats as sps
 
-from ddpm_lib import Schedule, gaussian_kl, gaussian_nll, l_simple, l_vlb, nll_bound, prior_kl, vlb_term, vlb_weights
+from ddpm_lib import (
+    Schedule,
+    gaussian_kl,
+    gaussian_nll,
+    l_simple,
+    l_vlb,
+    nll_bound,
+    prior_kl,
+    vlb_term,
+    vlb_weights,
+)
 
 M = np.array([1.5, -0.5])
 S = 0.3
@@ -39,10 +49,16 @@ def test_gaussian_kl_is_expected_log_ratio(mu1, v1, mu2, v2, stats):
     over 400k draws from p agrees with gaussian_kl within 5 standard errors."""
     rng = np.random.default_rng(30)
     x = mu1 + math.sqrt(v1) * rng.standard_normal(400_000)
-    ratio = sps.norm.logpdf(x, mu1, math.sqrt(v1)) - sps.norm.logpdf(x, mu2, math.sqrt(v2))
+    ratio = sps.norm.logpdf(x, mu1, math.sqrt(v1)) - sps.norm.logpdf(
+        x, mu2, math.sqrt(v2)
+    )
     mc, se = stats.mean_and_se(ratio)
-    got = gaussian_kl(torch.tensor(mu1, dtype=torch.float64), torch.tensor(math.log(v1), dtype=torch.float64),
-                      torch.tensor(mu2, dtype=torch.float64), torch.tensor(math.log(v2), dtype=torch.float64))
+    got = gaussian_kl(
+        torch.tensor(mu1, dtype=torch.float64),
+        torch.tensor(math.log(v1), dtype=torch.float64),
+        torch.tensor(mu2, dtype=torch.float64),
+        torch.tensor(math.log(v2), dtype=torch.float64),
+    )
     if v1 == v2 and mu1 == mu2:
         assert got.item() == 0.0
     else:
@@ -54,11 +70,19 @@ def test_gaussian_kl_agrees_with_torch_distributions_and_broadcasts():
     """gaussian_kl per coordinate equals torch.distributions' Normal–Normal KL for random parameters,
     and broadcasts a (n, 1) log-variance against (n, d) means; identical Gaussians give exactly 0."""
     gen = torch.Generator().manual_seed(31)
-    mu1, mu2 = torch.randn(50, 3, generator=gen, dtype=torch.float64), torch.randn(50, 3, generator=gen, dtype=torch.float64)
-    lv1, lv2 = torch.randn(50, 1, generator=gen, dtype=torch.float64), torch.randn(50, 3, generator=gen, dtype=torch.float64)
+    mu1, mu2 = (
+        torch.randn(50, 3, generator=gen, dtype=torch.float64),
+        torch.randn(50, 3, generator=gen, dtype=torch.float64),
+    )
+    lv1, lv2 = (
+        torch.randn(50, 1, generator=gen, dtype=torch.float64),
+        torch.randn(50, 3, generator=gen, dtype=torch.float64),
+    )
     got = gaussian_kl(mu1, lv1, mu2, lv2)
-    want = torch.distributions.kl_divergence(torch.distributions.Normal(mu1, (0.5 * lv1).exp().expand(50, 3)),
-                                             torch.distributions.Normal(mu2, (0.5 * lv2).exp()))
+    want = torch.distributions.kl_divergence(
+        torch.distributions.Normal(mu1, (0.5 * lv1).exp().expand(50, 3)),
+        torch.distributions.Normal(mu2, (0.5 * lv2).exp()),
+    )
     assert got.shape == (50, 3)
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-10, atol=1e-12)
     assert torch.all(gaussian_kl(mu1, lv2, mu1, lv2) == 0)
@@ -69,14 +93,21 @@ def test_gaussian_nll_matches_scipy():
     rng = np.random.default_rng(32)
     x, mu = rng.normal(size=(200, 2)) * 3, rng.normal(size=(200, 2))
     log_var = rng.normal(size=(200, 1)) * 2
-    got = gaussian_nll(torch.from_numpy(x), torch.from_numpy(mu), torch.from_numpy(log_var)).numpy()
-    np.testing.assert_allclose(got, -sps.norm.logpdf(x, mu, np.exp(0.5 * log_var)), rtol=1e-12, atol=1e-12)
+    got = gaussian_nll(
+        torch.from_numpy(x), torch.from_numpy(mu), torch.from_numpy(log_var)
+    ).numpy()
+    np.testing.assert_allclose(
+        got, -sps.norm.logpdf(x, mu, np.exp(0.5 * log_var)), rtol=1e-12, atol=1e-12
+    )
 
 
-@pytest.mark.parametrize("betas", [
-    np.linspace(1e-4, 0.02, 1000),   # ᾱ_T ≈ 4e-5: L_T tiny
-    np.linspace(1e-4, 0.02, 50),     # ᾱ_T ≈ 0.6: L_T large (this schedule warns)
-])
+@pytest.mark.parametrize(
+    "betas",
+    [
+        np.linspace(1e-4, 0.02, 1000),  # ᾱ_T ≈ 4e-5: L_T tiny
+        np.linspace(1e-4, 0.02, 50),  # ᾱ_T ≈ 0.6: L_T large (this schedule warns)
+    ],
+)
 def test_prior_kl_closed_form(betas):
     """L_T = KL(N(√ᾱ_T x_0, (1−ᾱ_T) I) ‖ N(0, I)) = Σ_i ½ [ᾱ_T (x_{0,i}² − 1) − log(1 − ᾱ_T)], per point,
     from KL(N(μ, v)‖N(0, 1)) = ½ (v + μ² − 1 − log v) with ᾱ_T = ∏(1−β) in numpy."""
@@ -112,7 +143,9 @@ def test_l_simple_with_the_optimal_predictor(T, gaussian_eps, numpy_schedule, st
     gen = torch.Generator().manual_seed(34)
     batches = []
     for _ in range(40):
-        x0 = torch.from_numpy(M) + S * torch.randn(5000, d, generator=gen, dtype=torch.float64)
+        x0 = torch.from_numpy(M) + S * torch.randn(
+            5000, d, generator=gen, dtype=torch.float64
+        )
         batches.append(l_simple(model, x0, sched, generator=gen).item())
     mean, se = stats.mean_and_se(np.array(batches))
     stats.assert_close_stat(mean, se, expected, f"L_simple, T={T}")
@@ -197,10 +230,14 @@ def test_vlb_term_matches_closed_form(t, variance, gaussian_eps, numpy_schedule,
     gen = torch.Generator().manual_seed(35 + t)
     n = 20_000
     x0 = torch.from_numpy(M) + S * torch.randn(n, 2, generator=gen, dtype=torch.float64)
-    got = vlb_term(model, x0, torch.full((n,), t), sched, lib_variance, generator=gen).numpy()
+    got = vlb_term(
+        model, x0, torch.full((n,), t), sched, lib_variance, generator=gen
+    ).numpy()
     want = expected_term(ref, t, x0.numpy(), M, S, ref_variance)
     mean, se = stats.mean_and_se(got - want)
-    stats.assert_close_stat(mean, se, 0.0, f"vlb_term t={t} {variance}: mean of (term − E[term | x0])")
+    stats.assert_close_stat(
+        mean, se, 0.0, f"vlb_term t={t} {variance}: mean of (term − E[term | x0])"
+    )
 
 
 def _lambda_and_c(ref, variance, d):
@@ -210,7 +247,15 @@ def _lambda_and_c(ref, variance, d):
     sigma2 = np.exp([_log_sigma2(ref, k, variance) for k in t])
     lam = ref.betas[t] ** 2 / (2 * sigma2 * ref.alphas[t] * (1 - ref.alpha_bar[t]))
     with np.errstate(divide="ignore", invalid="ignore"):
-        c = d / 2 * (np.log(sigma2 / ref.posterior_variance[t]) + ref.posterior_variance[t] / sigma2 - 1)
+        c = (
+            d
+            / 2
+            * (
+                np.log(sigma2 / ref.posterior_variance[t])
+                + ref.posterior_variance[t] / sigma2
+                - 1
+            )
+        )
     return np.concatenate([[0.0], lam]), np.concatenate([[np.nan], c])
 
 
@@ -243,7 +288,9 @@ def test_kl_term_is_a_weighted_squared_eps_error(t, variance, numpy_schedule):
 
     gen = torch.Generator().manual_seed(37 + t)
     x0 = torch.randn(500, 2, generator=gen, dtype=torch.float64)
-    got = vlb_term(model, x0, torch.full((500,), t), sched, variance, generator=gen).numpy()
+    got = vlb_term(
+        model, x0, torch.full((500,), t), sched, variance, generator=gen
+    ).numpy()
     xt = seen[0].numpy()
     eps = (xt - np.sqrt(ref.alpha_bar[t]) * x0.numpy()) / np.sqrt(1 - ref.alpha_bar[t])
     lam, c = _lambda_and_c(ref, variance, 2)
@@ -261,10 +308,17 @@ def test_l_vlb_is_unbiased_for_the_bound(gaussian_eps, numpy_schedule, stats):
     gen = torch.Generator().manual_seed(38)
     values = []
     for _ in range(80):
-        x0 = torch.from_numpy(M) + S * torch.randn(2000, 2, generator=gen, dtype=torch.float64)
+        x0 = torch.from_numpy(M) + S * torch.randn(
+            2000, 2, generator=gen, dtype=torch.float64
+        )
         values.append(l_vlb(model, x0, sched, generator=gen).item())
     mean, se = stats.mean_and_se(np.array(values))
-    stats.assert_close_stat(mean, se, expected_bound(ref, None, M, S, "beta", average_x0=True), "l_vlb, T=10")
+    stats.assert_close_stat(
+        mean,
+        se,
+        expected_bound(ref, None, M, S, "beta", average_x0=True),
+        "l_vlb, T=10",
+    )
 
 
 def test_expected_bound_gap_shrinks_with_T(numpy_schedule):
@@ -273,7 +327,9 @@ def test_expected_bound_gap_shrinks_with_T(numpy_schedule):
     gaps = {}
     for T in (100, 1000):
         ref = numpy_schedule(Schedule.named("linear", T).betas[1:])
-        gaps[T] = expected_bound(ref, None, M, S, "beta", average_x0=True) - gaussian_entropy(S, 2)
+        gaps[T] = expected_bound(
+            ref, None, M, S, "beta", average_x0=True
+        ) - gaussian_entropy(S, 2)
     assert 0 <= gaps[1000] <= 0.02, gaps
     assert gaps[100] > gaps[1000] + 0.03, gaps
 
@@ -289,8 +345,13 @@ def bound_runs(gaussian_eps):
     for T, n in BOUND_RUNS.items():
         sched = Schedule.named("linear", T)
         gen = torch.Generator().manual_seed(36 + T)
-        x0 = (torch.from_numpy(M) + S * torch.randn(n, 2, generator=gen, dtype=torch.float64)).float()
-        bound = nll_bound(gaussian_eps(sched, M, S), x0, sched, variance="beta", generator=gen)
+        x0 = (
+            torch.from_numpy(M)
+            + S * torch.randn(n, 2, generator=gen, dtype=torch.float64)
+        ).float()
+        bound = nll_bound(
+            gaussian_eps(sched, M, S), x0, sched, variance="beta", generator=gen
+        )
         assert bound.shape == (n,) and bound.dtype == torch.float32
         out[T] = (x0.double().numpy(), bound.double().numpy())
     return out
@@ -304,7 +365,9 @@ def _gap(run, stats):
 
 
 @pytest.mark.parametrize("T", sorted(BOUND_RUNS))
-def test_nll_bound_is_unbiased_for_its_closed_form(T, bound_runs, numpy_schedule, stats):
+def test_nll_bound_is_unbiased_for_its_closed_form(
+    T, bound_runs, numpy_schedule, stats
+):
     """Per point, nll_bound (every term, one draw of x_t each) is an unbiased estimate of the closed-form
     E[bound | x_0] (expected_bound): the mean difference is within 5 standard errors of 0."""
     ref = numpy_schedule(Schedule.named("linear", T).betas[1:])
@@ -318,7 +381,9 @@ def test_nll_bound_is_above_the_exact_nll(T, bound_runs, stats):
     """The mean of bound − (−log N(x_0; m, s²)) is ≥ −5 SE: the bound is ≥ −log p_θ(x_0), and
     E[−log p_θ] ≥ E[−log p_data] (Gibbs' inequality)."""
     gap, se = _gap(bound_runs[T], stats)
-    assert gap >= -stats.Z * se, f"T={T}: the bound is below the exact NLL by {-gap:.4f} (SE {se:.4f})"
+    assert gap >= -stats.Z * se, (
+        f"T={T}: the bound is below the exact NLL by {-gap:.4f} (SE {se:.4f})"
+    )
 
 
 def test_nll_bound_is_tight_at_T1000_and_looser_at_T100(bound_runs, stats):
@@ -329,4 +394,9 @@ def test_nll_bound_is_tight_at_T1000_and_looser_at_T100(bound_runs, stats):
     g1000, se1000 = _gap(bound_runs[1000], stats)
     g100, se100 = _gap(bound_runs[100], stats)
     assert g1000 <= 0.02, f"gap at T=1000: {g1000:.4f} ± {se1000:.4f} nats"
-    assert g100 - g1000 > stats.Z * math.hypot(se100, se1000), (g100, se100, g1000, se1000)
+    assert g100 - g1000 > stats.Z * math.hypot(se100, se1000), (
+        g100,
+        se100,
+        g1000,
+        se1000,
+    )

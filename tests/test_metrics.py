@@ -31,7 +31,16 @@ def test_c2st_is_one_half_for_the_same_law():
     """Two independent draws of N(0, I) (2000 points each) cannot be told apart: accuracy ≈ ½
     (within 0.05; the standard error of a 4000-point accuracy is ≈ 0.008)."""
     assert abs(c2st(_normal(2000, 50), _normal(2000, 51)) - 0.5) <= 0.05
-    assert abs(c2st(torch.from_numpy(_normal(2000, 52)).float(), torch.from_numpy(_normal(2000, 53))) - 0.5) <= 0.05
+    assert (
+        abs(
+            c2st(
+                torch.from_numpy(_normal(2000, 52)).float(),
+                torch.from_numpy(_normal(2000, 53)),
+            )
+            - 0.5
+        )
+        <= 0.05
+    )
 
 
 def test_c2st_is_near_one_for_separated_laws():
@@ -72,7 +81,9 @@ def test_histogram_js_matches_scipy_and_is_symmetric():
     want = jensenshannon(_hist(a), _hist(b)) ** 2
     assert histogram_js(a, b) == pytest.approx(want, rel=1e-9)
     assert histogram_js(a, b) == pytest.approx(histogram_js(b, a), rel=1e-12)
-    assert histogram_js(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(want, rel=1e-9)
+    assert histogram_js(torch.from_numpy(a), torch.from_numpy(b)) == pytest.approx(
+        want, rel=1e-9
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -87,7 +98,9 @@ def test_sliced_wasserstein_of_a_shift(n_projections):
     hence SW1 = 2|a|/π. The estimate averages P random directions: its standard error is
     |a| √(½ − 4/π²)/√P (Var|cos θ| = E cos²θ − (2/π)² = ½ − 4/π²); we allow 5 of them."""
     a = np.array([1.2, -0.7])
-    x = _normal(200, 61)  # the result does not depend on the set: each projection is shifted exactly
+    x = _normal(
+        200, 61
+    )  # the result does not depend on the set: each projection is shifted exactly
     got = sliced_wasserstein(x, x + a, n_projections=n_projections, seed=3)
     norm = np.linalg.norm(a)
     se = norm * math.sqrt(0.5 - 4 / math.pi**2) / math.sqrt(n_projections)
@@ -99,14 +112,18 @@ def test_sliced_wasserstein_in_1d_is_wasserstein_1():
     wasserstein_distance between the two samples."""
     rng = np.random.default_rng(62)
     a, b = rng.standard_normal((1000, 1)), rng.exponential(size=(1000, 1))
-    assert sliced_wasserstein(a, b, n_projections=7) == pytest.approx(wasserstein_distance(a[:, 0], b[:, 0]), rel=1e-12)
+    assert sliced_wasserstein(a, b, n_projections=7) == pytest.approx(
+        wasserstein_distance(a[:, 0], b[:, 0]), rel=1e-12
+    )
 
 
 def test_sliced_wasserstein_basic_properties():
     """SW1(a, a) = 0, SW1 is symmetric, and sets of different shapes are refused with both shapes."""
     a, b = _normal(500, 63), _normal(500, 64)
     assert sliced_wasserstein(a, a) == 0.0
-    assert sliced_wasserstein(a, b) == pytest.approx(sliced_wasserstein(b, a), rel=1e-12)
+    assert sliced_wasserstein(a, b) == pytest.approx(
+        sliced_wasserstein(b, a), rel=1e-12
+    )
     with pytest.raises(ValueError, match=r"same shape.*\(500, 2\).*\(400, 2\)"):
         sliced_wasserstein(a, b[:400])
 
@@ -124,7 +141,9 @@ class _Draws:
 
     def __call__(self, n, seed):
         self.calls.append((n, seed))
-        return torch.from_numpy(np.random.default_rng(seed).standard_normal((n, 2))).float()
+        return torch.from_numpy(
+            np.random.default_rng(seed).standard_normal((n, 2))
+        ).float()
 
 
 def test_evaluate_reports_metrics_beside_fresh_floors():

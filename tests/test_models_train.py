@@ -12,13 +12,23 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lib import MLPDenoiser, Schedule, SinusoidalEmbedding, l_simple, sample_data, torch_threads, train
+from ddpm_lib import (
+    MLPDenoiser,
+    Schedule,
+    SinusoidalEmbedding,
+    l_simple,
+    sample_data,
+    torch_threads,
+    train,
+)
 
 SCHED = Schedule.named("linear", 100)
 
 
 def _small_model(seed=0, **kw):
-    torch.manual_seed(seed)  # the initial weights (nn.Linear draws from the global generator)
+    torch.manual_seed(
+        seed
+    )  # the initial weights (nn.Linear draws from the global generator)
     return MLPDenoiser(hidden=32, depth=2, **kw)
 
 
@@ -40,7 +50,9 @@ def test_mlp_output_shapes():
     out = _small_model(learn_variance=True)(x, t)
     assert out.shape == (64, 4)
     assert torch.all(out[:, 2:].abs() <= 1)
-    assert MLPDenoiser(d=3, hidden=16, depth=1)(torch.zeros(5, 3), torch.ones(5, dtype=torch.long)).shape == (5, 3)
+    assert MLPDenoiser(d=3, hidden=16, depth=1)(
+        torch.zeros(5, 3), torch.ones(5, dtype=torch.long)
+    ).shape == (5, 3)
 
 
 def test_mlp_depends_on_t():
@@ -103,17 +115,24 @@ def test_training_is_reproducible():
     b = _train(copy.deepcopy(init))
     c = _train(copy.deepcopy(init), seed=6)
     assert torch.equal(a.losses, b.losses)
-    assert all(torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters()))
-    assert all(torch.equal(p, q) for p, q in zip(a.raw_model.parameters(), b.raw_model.parameters()))
+    assert all(
+        torch.equal(p, q) for p, q in zip(a.model.parameters(), b.model.parameters())
+    )
+    assert all(
+        torch.equal(p, q)
+        for p, q in zip(a.raw_model.parameters(), b.raw_model.parameters())
+    )
     assert not torch.equal(a.losses, c.losses)
     assert a.losses.shape == (10,) and a.config["seed"] == 5
 
 
 def _recording_loss(record):
     """A loss_fn that records the raw weights it is called with (θ_i before optimiser step i)."""
+
     def loss_fn(model, batch, sched, generator=None):
         record.append(_params(model))
         return l_simple(model, batch, sched, generator=generator)
+
     return loss_fn
 
 
@@ -126,7 +145,9 @@ def test_returned_model_is_the_ema_of_the_raw_weights(decay):
     Rounding allowance: each float32 update rounds at ≈ eps₃₂·|θ|; 4·steps·eps₃₂·max|θ|."""
     steps = 6
     record = []
-    res = _train(_small_model(), steps=steps, ema_decay=decay, loss_fn=_recording_loss(record))
+    res = _train(
+        _small_model(), steps=steps, ema_decay=decay, loss_fn=_recording_loss(record)
+    )
     assert len(record) == steps
     raw = record + [_params(res.raw_model)]  # θ_0 … θ_steps
     ema = [p.clone() for p in raw[0]]
@@ -135,9 +156,14 @@ def test_returned_model_is_the_ema_of_the_raw_weights(decay):
         ema = [d * e + (1 - d) * p for e, p in zip(ema, theta)]
     assert res.model is not res.raw_model
     for e, got in zip(ema, res.model.parameters()):
-        tol = 4 * steps * torch.finfo(torch.float32).eps * max(1.0, e.abs().max().item())
+        tol = (
+            4 * steps * torch.finfo(torch.float32).eps * max(1.0, e.abs().max().item())
+        )
         assert (got - e).abs().max().item() <= tol
-    same_as_raw = all(torch.equal(p, q) for p, q in zip(res.model.parameters(), res.raw_model.parameters()))
+    same_as_raw = all(
+        torch.equal(p, q)
+        for p, q in zip(res.model.parameters(), res.raw_model.parameters())
+    )
     assert same_as_raw == (decay == 0.0)
     # The raw weights did move, so a non-zero decay really lags behind them.
     assert not all(torch.equal(p, q) for p, q in zip(raw[0], raw[-1]))
@@ -188,34 +214,47 @@ def test_snapshots_are_the_ema_after_the_requested_steps():
     assert 0 < res.snapshots[0][1] < res.snapshots[1][1] <= res.seconds
     last = res.snapshots[1][2]
     assert last is not res.model
-    assert all(torch.equal(p, q) for p, q in zip(last.parameters(), res.model.parameters()))
+    assert all(
+        torch.equal(p, q) for p, q in zip(last.parameters(), res.model.parameters())
+    )
     first = res.snapshots[0][2]
-    assert not all(torch.equal(p, q) for p, q in zip(first.parameters(), last.parameters()))
+    assert not all(
+        torch.equal(p, q) for p, q in zip(first.parameters(), last.parameters())
+    )
     # Replaying the first three steps by hand from the same start reproduces the step-3 snapshot.
     record = []
-    replay = _train(copy.deepcopy(init), steps=6, snapshot_at=(3,), loss_fn=_recording_loss(record))
+    replay = _train(
+        copy.deepcopy(init), steps=6, snapshot_at=(3,), loss_fn=_recording_loss(record)
+    )
     ema = [p.clone() for p in record[0]]
     for i, theta in enumerate(record[1:4], start=1):
-        d = min(0.9, i / (9 + i))   # the warmed-up decay (ddpm_lib.train.ema_decay_at)
+        d = min(0.9, i / (9 + i))  # the warmed-up decay (ddpm_lib.train.ema_decay_at)
         ema = [d * e + (1 - d) * p for e, p in zip(ema, theta)]
     for e, got in zip(ema, replay.snapshots[0][2].parameters()):
-        assert (got - e).abs().max().item() <= 12 * torch.finfo(torch.float32).eps * max(1.0, e.abs().max().item())
+        assert (got - e).abs().max().item() <= 12 * torch.finfo(
+            torch.float32
+        ).eps * max(1.0, e.abs().max().item())
     assert _train(_small_model(), steps=4).snapshots == []
 
 
 @pytest.mark.parametrize("snapshot_at", [(0,), (7,), (2.5,), (True,)])
 def test_snapshot_steps_must_lie_in_the_run(snapshot_at):
     """A snapshot step must be an integer from 1 to steps."""
-    with pytest.raises(ValueError, match=r"snapshot_at must hold integer steps from 1 to steps = 6"):
+    with pytest.raises(
+        ValueError, match=r"snapshot_at must hold integer steps from 1 to steps = 6"
+    ):
         _train(_small_model(), steps=6, snapshot_at=snapshot_at)
 
 
-@pytest.mark.parametrize("kw, match", [
-    (dict(steps=0), r"steps must be an integer ≥ 1"),
-    (dict(steps=2.5), r"steps must be an integer ≥ 1"),
-    (dict(ema_decay=1.0), r"ema_decay must be a finite number in \[0, 1\)"),
-    (dict(ema_decay=-0.1), r"ema_decay must be a finite number in \[0, 1\)"),
-])
+@pytest.mark.parametrize(
+    "kw, match",
+    [
+        (dict(steps=0), r"steps must be an integer ≥ 1"),
+        (dict(steps=2.5), r"steps must be an integer ≥ 1"),
+        (dict(ema_decay=1.0), r"ema_decay must be a finite number in \[0, 1\)"),
+        (dict(ema_decay=-0.1), r"ema_decay must be a finite number in \[0, 1\)"),
+    ],
+)
 def test_train_argument_errors(kw, match):
     """steps must be a positive integer; ema_decay must lie in [0, 1) (1 would never move the EMA)."""
     with pytest.raises(ValueError, match=match):
@@ -226,6 +265,9 @@ def test_train_data_and_threads_errors():
     """The data must be (n, d) points; the thread count a positive integer."""
     with pytest.raises(ValueError, match=r"data must have shape \(n, d\)"):
         train(_small_model(), torch.zeros(10), SCHED, steps=1, progress=False)
-    with pytest.raises(ValueError, match=r"threads \(the number of torch threads\) must be an integer ≥ 1"):
+    with pytest.raises(
+        ValueError,
+        match=r"threads \(the number of torch threads\) must be an integer ≥ 1",
+    ):
         with torch_threads(0):
             pass

@@ -35,8 +35,12 @@ def test_standard_errors_match_gaussian_textbook_values():
     mean, cov, se_mean, se_cov = mean_cov_se(x)
     s = SIGMA.numpy()
     np.testing.assert_allclose(se_mean.numpy(), s / math.sqrt(n), rtol=0.01)
-    np.testing.assert_allclose(np.diag(se_cov.numpy()), s**2 * math.sqrt(2 / n), rtol=0.01)
-    np.testing.assert_allclose(se_cov[0, 1].item(), s[0] * s[1] / math.sqrt(n), rtol=0.01)
+    np.testing.assert_allclose(
+        np.diag(se_cov.numpy()), s**2 * math.sqrt(2 / n), rtol=0.01
+    )
+    np.testing.assert_allclose(
+        se_cov[0, 1].item(), s[0] * s[1] / math.sqrt(n), rtol=0.01
+    )
     np.testing.assert_allclose(se_cov[0, 1].item(), se_cov[1, 0].item())
     # and the moments themselves, within 5 of those standard errors
     assert np.all(np.abs(mean.numpy() - MU.numpy()) < 5 * s / math.sqrt(n))
@@ -53,7 +57,11 @@ def test_z_scores_are_standard_normal_under_the_null(two_sample):
     zs = []
     for _ in range(reps):
         x = _gauss(n, gen)
-        gap = moment_gap(x, _gauss(n, gen)) if two_sample else moment_gap(x, mean=MU, cov=torch.diag(SIGMA**2))
+        gap = (
+            moment_gap(x, _gauss(n, gen))
+            if two_sample
+            else moment_gap(x, mean=MU, cov=torch.diag(SIGMA**2))
+        )
         zs.append(torch.cat([gap.z_mean, gap.z_cov[0, 0:2], gap.z_cov[1, 1:2]]).numpy())
     zs = np.array(zs)  # (reps, 5): mean_1, mean_2, cov_11, cov_12, cov_22
     assert np.all(np.abs(zs.mean(0)) < 4 * 1 / math.sqrt(reps)), zs.mean(0)
@@ -65,7 +73,11 @@ def test_a_known_shift_gives_the_expected_z():
     n = 10_000
     x = _gauss(n, torch.Generator().manual_seed(2))
     shift = 10 * SIGMA[0].item() / math.sqrt(n)
-    gap = moment_gap(x, mean=MU + torch.tensor([shift, 0.0], dtype=torch.float64), cov=torch.diag(SIGMA**2))
+    gap = moment_gap(
+        x,
+        mean=MU + torch.tensor([shift, 0.0], dtype=torch.float64),
+        cov=torch.diag(SIGMA**2),
+    )
     assert -15 < gap.z_mean[0].item() < -5
     assert abs(gap.z_mean[1].item()) < 5
     assert gap.worst >= abs(gap.z_mean[0].item())

@@ -16,8 +16,17 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ddpm_lib import SCHEDULES, MLPDenoiser, Schedule, c2st, ddim_sample, ddim_timesteps, ddpm_sample, histogram_js
-from ddpm_lib import sliced_wasserstein
+from ddpm_lib import (
+    SCHEDULES,
+    MLPDenoiser,
+    Schedule,
+    c2st,
+    ddim_sample,
+    ddim_timesteps,
+    ddpm_sample,
+    histogram_js,
+    sliced_wasserstein,
+)
 from ddpm_lib.reverse import VARIANCES
 from ddpm_lib.schedules import NOISE_TOLERANCE
 
@@ -40,8 +49,11 @@ def test_builtin_schedules(name, T):
 @given(betas=st.lists(st.floats(1e-4, 0.999), min_size=1, max_size=50))
 def test_any_betas_give_a_decreasing_alpha_bar_and_posterior_variance_below_beta(betas):
     import warnings
+
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")   # short schedules may not reach noise: that is a warning, not an error
+        warnings.simplefilter(
+            "ignore"
+        )  # short schedules may not reach noise: that is a warning, not an error
         s = Schedule(betas)
     assert torch.all(s.alpha_bar[1:] < s.alpha_bar[:-1])
     assert torch.all(s.posterior_variance <= s.betas * (1 + 1e-12))
@@ -76,20 +88,34 @@ _LINEAR = torch.tensor([[0.9, -0.2], [0.3, 1.1]])
 
 
 def _linear_eps(x, t):
-    return torch.tanh(x @ _LINEAR.to(x.dtype))   # a bounded, x-dependent stand-in for a network
+    return torch.tanh(
+        x @ _LINEAR.to(x.dtype)
+    )  # a bounded, x-dependent stand-in for a network
 
 
 @settings(max_examples=10, deadline=None, derandomize=True)
-@given(name=names, T=st.integers(2, 40), eta=st.floats(0, 5), variance=st.sampled_from(VARIANCES[:2]), data=st.data())
+@given(
+    name=names,
+    T=st.integers(2, 40),
+    eta=st.floats(0, 5),
+    variance=st.sampled_from(VARIANCES[:2]),
+    data=st.data(),
+)
 def test_samplers_are_finite_for_any_step_count_and_eta(name, T, eta, variance, data):
     s = Schedule.named(name, T)
     steps = data.draw(st.integers(1, T))
     gen = torch.Generator().manual_seed(0)
-    assert torch.isfinite(ddim_sample(_linear_eps, s, 50, steps, eta=eta, generator=gen)).all()
-    assert torch.isfinite(ddpm_sample(_linear_eps, s, 50, variance=variance, generator=gen)).all()
+    assert torch.isfinite(
+        ddim_sample(_linear_eps, s, 50, steps, eta=eta, generator=gen)
+    ).all()
+    assert torch.isfinite(
+        ddpm_sample(_linear_eps, s, 50, variance=variance, generator=gen)
+    ).all()
 
 
-points = st.integers(0, 10_000).map(lambda seed: np.random.default_rng(seed).standard_normal((60, 2)))
+points = st.integers(0, 10_000).map(
+    lambda seed: np.random.default_rng(seed).standard_normal((60, 2))
+)
 
 
 @FAST
@@ -97,14 +123,20 @@ points = st.integers(0, 10_000).map(lambda seed: np.random.default_rng(seed).sta
 def test_metrics_are_symmetric_and_bounded(a, b, shift):
     b = b + shift
     sw = sliced_wasserstein(a, b, n_projections=20)
-    assert sw >= 0 and math.isclose(sw, sliced_wasserstein(b, a, n_projections=20), rel_tol=1e-12)
+    assert sw >= 0 and math.isclose(
+        sw, sliced_wasserstein(b, a, n_projections=20), rel_tol=1e-12
+    )
     js = histogram_js(a, b, bins=10)
-    assert 0 <= js <= math.log(2) + 1e-12 and math.isclose(js, histogram_js(b, a, bins=10), rel_tol=1e-9, abs_tol=1e-15)
+    assert 0 <= js <= math.log(2) + 1e-12 and math.isclose(
+        js, histogram_js(b, a, bins=10), rel_tol=1e-9, abs_tol=1e-15
+    )
     assert 0 <= c2st(a, b, k=5) <= 1
     assert sliced_wasserstein(a, a, n_projections=5) == 0 and histogram_js(a, a) == 0
 
 
-bad_counts = st.one_of(st.integers(-5, 0), st.floats(0.5, 5), st.none(), st.text(max_size=2), st.booleans())
+bad_counts = st.one_of(
+    st.integers(-5, 0), st.floats(0.5, 5), st.none(), st.text(max_size=2), st.booleans()
+)
 
 
 @FAST

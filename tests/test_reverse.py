@@ -12,7 +12,14 @@ import numpy as np
 import pytest
 import torch
 
-from ddpm_lib import Schedule, log_variance, mean_from_eps, p_step, posterior_mean_variance, predict_x0_from_eps
+from ddpm_lib import (
+    Schedule,
+    log_variance,
+    mean_from_eps,
+    p_step,
+    posterior_mean_variance,
+    predict_x0_from_eps,
+)
 
 EPS64 = np.finfo(np.float64).eps
 
@@ -26,14 +33,20 @@ def bayes_posterior(ref, x0, xt, t):
     Product of Gaussians:     precision = 1/(1−ᾱ_{t−1}) + α_t/β_t,
                               mean = var · (√ᾱ_{t−1} x_0/(1−ᾱ_{t−1}) + √α_t x_t/β_t).
     """
-    abp, a, b = ref.alpha_bar_prev[t][:, None], ref.alphas[t][:, None], ref.betas[t][:, None]
+    abp, a, b = (
+        ref.alpha_bar_prev[t][:, None],
+        ref.alphas[t][:, None],
+        ref.betas[t][:, None],
+    )
     precision = 1 / (1 - abp) + a / b
     var = 1 / precision
     mean = var * (np.sqrt(abp) * x0 / (1 - abp) + np.sqrt(a) * xt / b)
     return mean, var
 
 
-@pytest.mark.parametrize("name, T", [("linear", 1000), ("cosine", 1000), ("sigmoid", 10), ("linear", 2)])
+@pytest.mark.parametrize(
+    "name, T", [("linear", 1000), ("cosine", 1000), ("sigmoid", 10), ("linear", 2)]
+)
 def test_posterior_matches_bayes_rule_at_every_step(name, T, numpy_schedule):
     """posterior_mean_variance gives the Bayes posterior (mean and variance) at every t = 2…T, with a
     different t per row, for arbitrary x_0 and x_t (float64)."""
@@ -74,14 +87,26 @@ def test_posterior_matches_monte_carlo_regression(name, t, stats, numpy_schedule
     ref = numpy_schedule(sched.betas[1:])
     rng = np.random.default_rng(12 + t)
     x0 = np.array([1.5, -0.7])
-    x_prev = np.sqrt(ref.alpha_bar[t - 1]) * x0 + np.sqrt(1 - ref.alpha_bar[t - 1]) * rng.standard_normal((n, 2))
-    x_t = np.sqrt(ref.alphas[t]) * x_prev + np.sqrt(ref.betas[t]) * rng.standard_normal((n, 2))
+    x_prev = np.sqrt(ref.alpha_bar[t - 1]) * x0 + np.sqrt(
+        1 - ref.alpha_bar[t - 1]
+    ) * rng.standard_normal((n, 2))
+    x_t = np.sqrt(ref.alphas[t]) * x_prev + np.sqrt(ref.betas[t]) * rng.standard_normal(
+        (n, 2)
+    )
 
     # The library's posterior as an affine function of x_t: intercept at x_t = 0, slope from x_t = 1.
     x0_row = torch.tensor(x0)[None]
-    at0, var = posterior_mean_variance(x0_row, torch.zeros(1, 2, dtype=torch.float64), t, sched)
-    at1, _ = posterior_mean_variance(x0_row, torch.ones(1, 2, dtype=torch.float64), t, sched)
-    lib_intercept, lib_slope, lib_var = at0.numpy()[0], (at1 - at0).numpy()[0], var.item()
+    at0, var = posterior_mean_variance(
+        x0_row, torch.zeros(1, 2, dtype=torch.float64), t, sched
+    )
+    at1, _ = posterior_mean_variance(
+        x0_row, torch.ones(1, 2, dtype=torch.float64), t, sched
+    )
+    lib_intercept, lib_slope, lib_var = (
+        at0.numpy()[0],
+        (at1 - at0).numpy()[0],
+        var.item(),
+    )
 
     for k in range(2):
         xk, yk = x_t[:, k], x_prev[:, k]
@@ -93,9 +118,18 @@ def test_posterior_matches_monte_carlo_regression(name, t, stats, numpy_schedule
         se_slope = math.sqrt(rvar / (n * vx))
         se_intercept = math.sqrt(rvar * (1 / n + xk.mean() ** 2 / (n * vx)))
         se_rvar = np.std(resid**2) / math.sqrt(n)
-        stats.assert_close_stat(slope, se_slope, lib_slope[k], f"{name} t={t} coord {k}: slope")
-        stats.assert_close_stat(intercept, se_intercept, lib_intercept[k], f"{name} t={t} coord {k}: intercept")
-        stats.assert_close_stat(rvar, se_rvar, lib_var, f"{name} t={t} coord {k}: residual variance")
+        stats.assert_close_stat(
+            slope, se_slope, lib_slope[k], f"{name} t={t} coord {k}: slope"
+        )
+        stats.assert_close_stat(
+            intercept,
+            se_intercept,
+            lib_intercept[k],
+            f"{name} t={t} coord {k}: intercept",
+        )
+        stats.assert_close_stat(
+            rvar, se_rvar, lib_var, f"{name} t={t} coord {k}: residual variance"
+        )
 
 
 def _true_noise_setup(sched, n_per_t=4, seed=13):
@@ -141,7 +175,9 @@ def test_misprinted_mean_is_not_the_posterior_mean(name, numpy_schedule):
     b, a = ref.betas[tn][:, None], ref.alphas[tn][:, None]
     misprint = (xt - b / np.sqrt(1 - a) * eps) / np.sqrt(a)
     truth = bayes_posterior(ref, x0, xt, tn)[0]
-    ours = mean_from_eps(torch.from_numpy(xt), torch.from_numpy(tn), torch.from_numpy(eps), sched).numpy()
+    ours = mean_from_eps(
+        torch.from_numpy(xt), torch.from_numpy(tn), torch.from_numpy(eps), sched
+    ).numpy()
     rms_misprint = np.sqrt(np.mean((misprint - truth) ** 2))
     rms_ours = np.sqrt(np.mean((ours - truth) ** 2))
     assert rms_misprint > 0.01, rms_misprint
@@ -154,10 +190,14 @@ def test_predict_x0_from_eps_inverts_the_forward_jump(name):
     Rounding allowance: dividing by √ᾱ_t amplifies the rounding of x_t (≈ eps·|x_t|) by 1/√ᾱ_t."""
     sched = Schedule.named(name, 1000)
     t, x0, eps, xt, ab = _true_noise_setup(sched)
-    got = predict_x0_from_eps(torch.from_numpy(xt), t, torch.from_numpy(eps), sched).numpy()
+    got = predict_x0_from_eps(
+        torch.from_numpy(xt), t, torch.from_numpy(eps), sched
+    ).numpy()
     tol = 16 * EPS64 * (np.abs(xt) + np.abs(eps) + 1) / np.sqrt(ab[t.numpy()])[:, None]
     err = np.abs(got - x0)
-    assert np.all(err <= tol), f"max error {err.max():.3g} (allowed there {tol.ravel()[err.argmax()]:.3g})"
+    assert np.all(err <= tol), (
+        f"max error {err.max():.3g} (allowed there {tol.ravel()[err.argmax()]:.3g})"
+    )
 
 
 @pytest.mark.parametrize("variance", ["beta", "beta_tilde", "learned"])
@@ -173,10 +213,26 @@ def test_p_step_at_t1_returns_the_mean_without_noise(variance, numpy_schedule):
     out = torch.from_numpy(eps)
     if variance == "learned":
         out = torch.cat([out, torch.zeros(1000, 2, dtype=torch.float64)], dim=1)
-    a = p_step(torch.from_numpy(x1), 1, out, sched, variance, generator=torch.Generator().manual_seed(1))
-    b = p_step(torch.from_numpy(x1), 1, out, sched, variance, generator=torch.Generator().manual_seed(2))
+    a = p_step(
+        torch.from_numpy(x1),
+        1,
+        out,
+        sched,
+        variance,
+        generator=torch.Generator().manual_seed(1),
+    )
+    b = p_step(
+        torch.from_numpy(x1),
+        1,
+        out,
+        sched,
+        variance,
+        generator=torch.Generator().manual_seed(2),
+    )
     assert torch.equal(a, b)
-    want = (x1 - ref.betas[1] / np.sqrt(1 - ref.alpha_bar[1]) * eps) / np.sqrt(ref.alphas[1])
+    want = (x1 - ref.betas[1] / np.sqrt(1 - ref.alpha_bar[1]) * eps) / np.sqrt(
+        ref.alphas[1]
+    )
     np.testing.assert_allclose(a.numpy(), want, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(a.numpy(), x0, atol=1e-9)
 
@@ -184,9 +240,13 @@ def test_p_step_at_t1_returns_the_mean_without_noise(variance, numpy_schedule):
 def _variance_cases(ref, t):
     """(variance name, v for 'learned' or None, expected σ_t²) for one step t ≥ 2, all from numpy."""
     beta, beta_tilde = ref.betas[t], ref.posterior_variance[t]
-    return [("beta", None, beta), ("beta_tilde", None, beta_tilde),
-            ("learned", 1.0, beta), ("learned", -1.0, beta_tilde),
-            ("learned", 0.0, math.sqrt(beta * beta_tilde))]  # w = ½: geometric mean
+    return [
+        ("beta", None, beta),
+        ("beta_tilde", None, beta_tilde),
+        ("learned", 1.0, beta),
+        ("learned", -1.0, beta_tilde),
+        ("learned", 0.0, math.sqrt(beta * beta_tilde)),
+    ]  # w = ½: geometric mean
 
 
 @pytest.mark.parametrize("t", [2, 50, 100])
@@ -202,12 +262,21 @@ def test_p_step_noise_has_the_chosen_variance(t, stats, numpy_schedule):
         out = torch.zeros(n, 2, dtype=torch.float64)
         if v is not None:
             out = torch.cat([out, torch.full((n, 2), v, dtype=torch.float64)], dim=1)
-        x = p_step(xt, t, out, sched, variance, generator=torch.Generator().manual_seed(100 * t + k))
+        x = p_step(
+            xt,
+            t,
+            out,
+            sched,
+            variance,
+            generator=torch.Generator().manual_seed(100 * t + k),
+        )
         resid = x.numpy() - 0.7 / np.sqrt(ref.alphas[t])
         mean, se = stats.mean_and_se(resid)
         stats.assert_close_stat(mean, se, np.zeros(2), f"t={t}, {variance} v={v}: mean")
         cov, se_cov = stats.cov_and_se(resid)
-        stats.assert_close_stat(cov, se_cov, want_var * np.eye(2), f"t={t}, {variance} v={v}: covariance")
+        stats.assert_close_stat(
+            cov, se_cov, want_var * np.eye(2), f"t={t}, {variance} v={v}: covariance"
+        )
 
 
 @pytest.mark.parametrize("T", [1, 2, 100])
@@ -228,18 +297,30 @@ def test_log_variance_values(T, numpy_schedule):
     np.testing.assert_allclose(lb.numpy()[:, 0], log_b, rtol=1e-12)
     np.testing.assert_allclose(lbt.numpy()[:, 0], log_bt, rtol=1e-12)
     for v, w in [(1.0, 1.0), (-1.0, 0.0), (0.5, 0.75)]:
-        got = log_variance(t, sched, "learned", torch.full((T, 3), v, dtype=torch.float64), like=like)
+        got = log_variance(
+            t, sched, "learned", torch.full((T, 3), v, dtype=torch.float64), like=like
+        )
         assert got.shape == (T, 3)
-        np.testing.assert_allclose(got.numpy(), np.repeat((w * log_b + (1 - w) * log_bt)[:, None], 3, 1),
-                                   rtol=1e-12)
+        np.testing.assert_allclose(
+            got.numpy(),
+            np.repeat((w * log_b + (1 - w) * log_bt)[:, None], 3, 1),
+            rtol=1e-12,
+        )
 
 
 def test_unknown_variance_name_is_rejected():
     """An unknown variance name is a ValueError listing the allowed ones, in log_variance and p_step."""
     sched = Schedule.named("linear", 10)
-    for call in (lambda: log_variance(torch.tensor([2]), sched, "fixed"),
-                 lambda: p_step(torch.zeros(3, 2), 2, torch.zeros(3, 2), sched, variance="fixed")):
-        with pytest.raises(ValueError, match=r"variance must be one of beta, beta_tilde, learned, got 'fixed'"):
+    for call in (
+        lambda: log_variance(torch.tensor([2]), sched, "fixed"),
+        lambda: p_step(
+            torch.zeros(3, 2), 2, torch.zeros(3, 2), sched, variance="fixed"
+        ),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"variance must be one of beta, beta_tilde, learned, got 'fixed'",
+        ):
             call()
 
 

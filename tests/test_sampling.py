@@ -40,7 +40,13 @@ def ddpm_law(ref, m, s, variance):
         v = ab * s**2 + 1 - ab
         A = (1 - b / v) / math.sqrt(a)
         C = b * math.sqrt(ab) * m / (v * math.sqrt(a))
-        sigma2 = 0.0 if t == 1 else (b if variance == "beta" else (1 - ref.alpha_bar[t - 1]) / (1 - ab) * b)
+        sigma2 = (
+            0.0
+            if t == 1
+            else (
+                b if variance == "beta" else (1 - ref.alpha_bar[t - 1]) / (1 - ab) * b
+            )
+        )
         mean, var = A * mean + C, A * A * var + sigma2
     return mean, var
 
@@ -95,27 +101,41 @@ def test_ddpm_reproduces_gaussian_data(gaussian_eps, numpy_schedule, stats):
     ref = numpy_schedule(sched.betas[1:])
     law_mean, law_var = ddpm_law(ref, M, S, "beta")
     assert abs(law_var / S**2 - 1) < 0.01 and np.max(np.abs(law_mean - M)) < 1e-4
-    x = ddpm_sample(gaussian_eps(sched, M, S), sched, 40_000, variance="beta",
-                    generator=torch.Generator().manual_seed(20))
+    x = ddpm_sample(
+        gaussian_eps(sched, M, S),
+        sched,
+        40_000,
+        variance="beta",
+        generator=torch.Generator().manual_seed(20),
+    )
     assert x.shape == (40_000, 2) and torch.isfinite(x).all()
     _check_law(x, M, S**2, stats, "DDPM β, T=1000 vs N(m, s²)")
     _check_law(x, law_mean, law_var, stats, "DDPM β, T=1000 vs its exact law")
 
 
 @pytest.mark.parametrize("variance", ["beta", "beta_tilde"])
-def test_ddpm_matches_its_exact_law_at_T100(variance, gaussian_eps, numpy_schedule, stats):
+def test_ddpm_matches_its_exact_law_at_T100(
+    variance, gaussian_eps, numpy_schedule, stats
+):
     """At T = 100 the discretisation bias is large and depends on σ_t² (exact law: variance +5% of s²
     with β_t, −18% with β̃_t, which under-disperses data spread wider than a point): the samples
     follow the exact law, and are measurably not N(m, s²) for β̃_t."""
     sched = Schedule.named("linear", 100)
     ref = numpy_schedule(sched.betas[1:])
     law_mean, law_var = ddpm_law(ref, M, S, variance)
-    x = ddpm_sample(gaussian_eps(sched, M, S), sched, 40_000, variance=variance,
-                    generator=torch.Generator().manual_seed(21))
+    x = ddpm_sample(
+        gaussian_eps(sched, M, S),
+        sched,
+        40_000,
+        variance=variance,
+        generator=torch.Generator().manual_seed(21),
+    )
     _check_law(x, law_mean, law_var, stats, f"DDPM {variance}, T=100 vs its exact law")
     if variance == "beta_tilde":
         cov, se = stats.cov_and_se(x)
-        assert np.all(np.diag(cov) < S**2 - stats.Z * np.diag(se)), "β̃ at T=100 should under-disperse"
+        assert np.all(np.diag(cov) < S**2 - stats.Z * np.diag(se)), (
+            "β̃ at T=100 should under-disperse"
+        )
 
 
 def test_ddpm_beta_tilde_bias_at_T1000_is_small_but_real(numpy_schedule):
@@ -125,7 +145,9 @@ def test_ddpm_beta_tilde_bias_at_T1000_is_small_but_real(numpy_schedule):
     _, v_beta = ddpm_law(ref, M, S, "beta")
     _, v_tilde = ddpm_law(ref, M, S, "beta_tilde")
     assert v_tilde < S**2 < v_beta
-    assert 0.96 < v_tilde / S**2 < 0.99 and abs(v_beta / S**2 - 1) < abs(v_tilde / S**2 - 1)
+    assert 0.96 < v_tilde / S**2 < 0.99 and abs(v_beta / S**2 - 1) < abs(
+        v_tilde / S**2 - 1
+    )
 
 
 def test_ddpm_trajectory_and_seed():
@@ -134,11 +156,20 @@ def test_ddpm_trajectory_and_seed():
     sched = Schedule.named("linear", 20)
     model = lambda x, t: 0.1 * x  # noqa: E731
     x_T = torch.randn(5, 3, generator=torch.Generator().manual_seed(0))
-    x, traj = ddpm_sample(model, sched, 5, d=3, x_T=x_T, return_trajectory=True,
-                          generator=torch.Generator().manual_seed(1))
+    x, traj = ddpm_sample(
+        model,
+        sched,
+        5,
+        d=3,
+        x_T=x_T,
+        return_trajectory=True,
+        generator=torch.Generator().manual_seed(1),
+    )
     assert traj.shape == (21, 5, 3)
     assert torch.equal(traj[20], x_T) and torch.equal(traj[0], x)
-    y = ddpm_sample(model, sched, 5, d=3, x_T=x_T, generator=torch.Generator().manual_seed(1))
+    y = ddpm_sample(
+        model, sched, 5, d=3, x_T=x_T, generator=torch.Generator().manual_seed(1)
+    )
     assert torch.equal(x, y)
 
 
@@ -158,10 +189,25 @@ def test_ddim_eta1_all_steps_is_ddpm_beta_tilde_pointwise(name, dtype, gaussian_
     sched = Schedule.named(name, T)
     model = gaussian_eps(sched, M, S)
     x_T = torch.randn(n, 2, generator=torch.Generator().manual_seed(22)).to(dtype)
-    a, ta = ddpm_sample(model, sched, n, variance="beta_tilde", x_T=x_T, return_trajectory=True,
-                        generator=torch.Generator().manual_seed(23))
-    b, tb = ddim_sample(model, sched, n, steps=T, eta=1.0, x_T=x_T, return_trajectory=True,
-                        generator=torch.Generator().manual_seed(23))
+    a, ta = ddpm_sample(
+        model,
+        sched,
+        n,
+        variance="beta_tilde",
+        x_T=x_T,
+        return_trajectory=True,
+        generator=torch.Generator().manual_seed(23),
+    )
+    b, tb = ddim_sample(
+        model,
+        sched,
+        n,
+        steps=T,
+        eta=1.0,
+        x_T=x_T,
+        return_trajectory=True,
+        generator=torch.Generator().manual_seed(23),
+    )
     assert ta.shape == tb.shape == (T + 1, n, 2)
     atol = T * torch.finfo(dtype).eps * (1 + ta.abs().max().item())
     err = (ta - tb).abs().max().item()
@@ -169,14 +215,22 @@ def test_ddim_eta1_all_steps_is_ddpm_beta_tilde_pointwise(name, dtype, gaussian_
     assert torch.equal(a, ta[0]) and torch.equal(b, tb[0])
 
 
-def test_ddim_eta1_all_steps_has_the_ddpm_beta_tilde_law(gaussian_eps, numpy_schedule, stats):
+def test_ddim_eta1_all_steps_has_the_ddpm_beta_tilde_law(
+    gaussian_eps, numpy_schedule, stats
+):
     """In distribution too: DDIM η = 1, steps = T = 1000 follows the exact law of DDPM with β̃_t
     (variance ≈ 0.975 s²)."""
     sched = Schedule.named("linear", 1000)
     ref = numpy_schedule(sched.betas[1:])
     law_mean, law_var = ddpm_law(ref, M, S, "beta_tilde")
-    x = ddim_sample(gaussian_eps(sched, M, S), sched, 20_000, steps=1000, eta=1.0,
-                    generator=torch.Generator().manual_seed(24))
+    x = ddim_sample(
+        gaussian_eps(sched, M, S),
+        sched,
+        20_000,
+        steps=1000,
+        eta=1.0,
+        generator=torch.Generator().manual_seed(24),
+    )
     _check_law(x, law_mean, law_var, stats, "DDIM η=1, steps=T vs DDPM β̃ law")
 
 
@@ -189,9 +243,17 @@ def test_ddim_matches_its_exact_law(steps, eta, gaussian_eps, numpy_schedule, st
     sched = Schedule.named("linear", 1000)
     ref = numpy_schedule(sched.betas[1:])
     law_mean, law_var = ddim_law(ref, M, S, steps, eta)
-    x = ddim_sample(gaussian_eps(sched, M, S), sched, 20_000, steps=steps, eta=eta,
-                    generator=torch.Generator().manual_seed(25 + steps))
-    _check_law(x, law_mean, law_var, stats, f"DDIM steps={steps} η={eta} vs its exact law")
+    x = ddim_sample(
+        gaussian_eps(sched, M, S),
+        sched,
+        20_000,
+        steps=steps,
+        eta=eta,
+        generator=torch.Generator().manual_seed(25 + steps),
+    )
+    _check_law(
+        x, law_mean, law_var, stats, f"DDIM steps={steps} η={eta} vs its exact law"
+    )
 
 
 def test_ddim_eta0_is_deterministic_and_eta_half_is_not(gaussian_eps):
@@ -200,8 +262,15 @@ def test_ddim_eta0_is_deterministic_and_eta_half_is_not(gaussian_eps):
     sched = Schedule.named("linear", 100)
     model = gaussian_eps(sched, M, S)
     x_T = torch.randn(200, 2, generator=torch.Generator().manual_seed(26))
-    run = lambda eta, seed: ddim_sample(model, sched, 200, steps=25, eta=eta, x_T=x_T,  # noqa: E731
-                                        generator=torch.Generator().manual_seed(seed))
+    run = lambda eta, seed: ddim_sample(
+        model,
+        sched,
+        200,
+        steps=25,
+        eta=eta,
+        x_T=x_T,  # noqa: E731
+        generator=torch.Generator().manual_seed(seed),
+    )
     assert torch.equal(run(0.0, 1), run(0.0, 2))
     assert not torch.allclose(run(0.5, 1), run(0.5, 2), atol=1e-3)
 
@@ -259,7 +328,9 @@ def test_ddim_trajectory_shapes():
     """return_trajectory gives (steps+1, n, d) with entry `steps` = x_T and entry 0 = the samples."""
     sched = Schedule.named("linear", 100)
     x_T = torch.randn(4, 2, generator=torch.Generator().manual_seed(28))
-    x, traj = ddim_sample(lambda x, t: 0.1 * x, sched, 4, steps=7, x_T=x_T, return_trajectory=True)
+    x, traj = ddim_sample(
+        lambda x, t: 0.1 * x, sched, 4, steps=7, x_T=x_T, return_trajectory=True
+    )
     assert traj.shape == (8, 4, 2)
     assert torch.equal(traj[7], x_T) and torch.equal(traj[0], x)
 
@@ -291,21 +362,32 @@ def test_bad_eta(eta):
 @pytest.mark.parametrize("n", [0, -5, 2.0, True])
 def test_bad_n(n):
     """n must be an integer ≥ 1, in both samplers."""
-    with pytest.raises(ValueError, match=r"n \(the number of samples\) must be an integer ≥ 1"):
+    with pytest.raises(
+        ValueError, match=r"n \(the number of samples\) must be an integer ≥ 1"
+    ):
         ddpm_sample(ZERO, SCHED, n)
-    with pytest.raises(ValueError, match=r"n \(the number of samples\) must be an integer ≥ 1"):
+    with pytest.raises(
+        ValueError, match=r"n \(the number of samples\) must be an integer ≥ 1"
+    ):
         ddim_sample(ZERO, SCHED, n, steps=10)
 
 
 def test_bad_x_T_shape():
     """x_T must have shape (n, d); the message gives the expected and the received shapes."""
-    for call in (lambda: ddpm_sample(ZERO, SCHED, 4, x_T=torch.zeros(3, 2)),
-                 lambda: ddim_sample(ZERO, SCHED, 4, steps=10, x_T=torch.zeros(4, 3))):
-        with pytest.raises(ValueError, match=r"x_T must have shape \(n, d\) = \(4, 2\)"):
+    for call in (
+        lambda: ddpm_sample(ZERO, SCHED, 4, x_T=torch.zeros(3, 2)),
+        lambda: ddim_sample(ZERO, SCHED, 4, steps=10, x_T=torch.zeros(4, 3)),
+    ):
+        with pytest.raises(
+            ValueError, match=r"x_T must have shape \(n, d\) = \(4, 2\)"
+        ):
             call()
 
 
 def test_bad_variance_name_in_ddpm_sample():
     """An unknown variance is refused before sampling, with the allowed names."""
-    with pytest.raises(ValueError, match=r"variance must be one of beta, beta_tilde, learned, got 'tilde'"):
+    with pytest.raises(
+        ValueError,
+        match=r"variance must be one of beta, beta_tilde, learned, got 'tilde'",
+    ):
         ddpm_sample(ZERO, SCHED, 4, variance="tilde")

@@ -14,7 +14,10 @@ import ddpm_lib as dl
 SHAPES = {
     "linear": lambda s: s,
     "quadratic": lambda s: s**2,
-    "sigmoid": lambda s: (1 / (1 + np.exp(-(12 * s - 6))) - 1 / (1 + math.exp(6))) / (1 / (1 + math.exp(-6)) - 1 / (1 + math.exp(6))),
+    "sigmoid": lambda s: (
+        (1 / (1 + np.exp(-(12 * s - 6))) - 1 / (1 + math.exp(6)))
+        / (1 / (1 + math.exp(-6)) - 1 / (1 + math.exp(6)))
+    ),
     "tanh": lambda s: np.tanh(3 * s) / math.tanh(3),
 }
 
@@ -22,7 +25,9 @@ SHAPES = {
 def _simpson(f, a, b, n=2000):
     x = np.linspace(a, b, 2 * n + 1)
     y = f(x)
-    return (b - a) / (6 * n) * (y[0] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum() + y[-1])
+    return (
+        (b - a) / (6 * n) * (y[0] + 4 * y[1:-1:2].sum() + 2 * y[2:-1:2].sum() + y[-1])
+    )
 
 
 @pytest.mark.parametrize("name", list(SHAPES))
@@ -34,7 +39,11 @@ def test_alpha_bar_is_exp_of_minus_the_integrated_rate(name, T):
     sched = dl.Schedule.named(name, T)
     for t in sorted({1, 2, T // 3, T // 2, T - 1, T} - {0}):
         expected = math.exp(-_simpson(rate, 0.0, t / T))
-        assert math.isclose(sched.alpha_bar[t].item(), expected, rel_tol=1e-9), (t, sched.alpha_bar[t].item(), expected)
+        assert math.isclose(sched.alpha_bar[t].item(), expected, rel_tol=1e-9), (
+            t,
+            sched.alpha_bar[t].item(),
+            expected,
+        )
 
 
 def test_constant_schedule_has_equal_steps():

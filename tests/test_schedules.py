@@ -61,7 +61,9 @@ def integrated_rate(name: str, s: np.ndarray) -> np.ndarray:
     """B(s) = ∫_0^s b(u) du for the documented rates (B(1) = B_TOTAL for all of them)."""
     if name == "constant":
         return B_TOTAL * s
-    return B_MIN * s + (B_TOTAL - B_MIN) * shape_integral(name, s) / shape_integral(name, np.array(1.0))
+    return B_MIN * s + (B_TOTAL - B_MIN) * shape_integral(name, s) / shape_integral(
+        name, np.array(1.0)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +79,11 @@ def every_T():
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
                 sched = Schedule.named(name, T)
-            per_T[T] = (sched.betas.numpy(), sched.alpha_bar.numpy(), [str(w.message) for w in caught])
+            per_T[T] = (
+                sched.betas.numpy(),
+                sched.alpha_bar.numpy(),
+                [str(w.message) for w in caught],
+            )
         out[name] = per_T
     return out
 
@@ -97,9 +103,15 @@ def test_builtin_schedules_are_valid_for_every_T(every_T, name):
             f"ᾱ_T ≤ {ALPHA_BAR_T_MAX:g}": ab[-1] <= ALPHA_BAR_T_MAX,
             "no warning": not warned,
             # cumprod of T factors: relative rounding ≤ T·eps; allow 10× that.
-            "ᾱ = ∏(1−β) (numpy)": bool(np.allclose(ab, ab_np, rtol=10 * T * EPS64, atol=0)),
+            "ᾱ = ∏(1−β) (numpy)": bool(
+                np.allclose(ab, ab_np, rtol=10 * T * EPS64, atol=0)
+            ),
         }
-        problems += [f"T={T}: {what} fails (ᾱ_T = {ab[-1]:.3g})" for what, ok in checks.items() if not ok]
+        problems += [
+            f"T={T}: {what} fails (ᾱ_T = {ab[-1]:.3g})"
+            for what, ok in checks.items()
+            if not ok
+        ]
     assert not problems, f"{name}: {len(problems)} problems, first ones: {problems[:8]}"
 
 
@@ -119,7 +131,9 @@ def test_builtin_betas_are_non_decreasing_for_every_T(every_T, name):
         if np.any(drops < -tol):
             i = int(np.argmin(drops))
             bad[T] = f"β_{i + 1} = {b[i + 1]:.10g} > β_{i + 2} = {b[i + 2]:.10g}"
-    assert not bad, f"{name}: β_t decreases somewhere for {len(bad)} values of T, e.g. {dict(list(bad.items())[:5])}"
+    assert not bad, (
+        f"{name}: β_t decreases somewhere for {len(bad)} values of T, e.g. {dict(list(bad.items())[:5])}"
+    )
 
 
 @pytest.mark.parametrize("name", RATE_SCHEDULES)
@@ -139,12 +153,14 @@ def test_rate_schedules_discretise_the_continuous_rate_exactly(name, T):
     log_ab = np.log(sched.alpha_bar.numpy())
     err_B = np.abs(log_ab + B)
     assert err_B.max() <= tol_B, (
-        f"{name}, T={T}: log ᾱ_t differs from −∫_0^(t/T) b by up to {err_B.max():.3g} (at t={err_B.argmax()})")
+        f"{name}, T={T}: log ᾱ_t differs from −∫_0^(t/T) b by up to {err_B.max():.3g} (at t={err_B.argmax()})"
+    )
     beta_ref = -np.expm1(-np.diff(B))
     err_beta = np.abs(make_betas(name, T).numpy() - beta_ref)
     assert err_beta.max() <= 2 * tol_B, (
         f"{name}, T={T}: β_t off by up to {err_beta.max():.3g} "
-        f"(relative {np.max(err_beta / beta_ref):.3g}, at t={err_beta.argmax() + 1})")
+        f"(relative {np.max(err_beta / beta_ref):.3g}, at t={err_beta.argmax() + 1})"
+    )
     assert abs(math.log(sched.alpha_bar[-1].item()) + B_TOTAL) <= tol_B
 
 
@@ -170,8 +186,15 @@ def test_cosine_needs_two_steps():
         Schedule.named("cosine", 1)
 
 
-@pytest.mark.parametrize("name, T", [(name, T) for name in SCHEDULES for T in (1, 2, 10, 1000)
-                                     if not (name == "cosine" and T == 1)])
+@pytest.mark.parametrize(
+    "name, T",
+    [
+        (name, T)
+        for name in SCHEDULES
+        for T in (1, 2, 10, 1000)
+        if not (name == "cosine" and T == 1)
+    ],
+)
 def test_derived_arrays_match_numpy_formulas(numpy_schedule, name, T):
     """α, ᾱ, ᾱ_{t−1}, β̃_t = (1−ᾱ_{t−1})/(1−ᾱ_t)·β_t, the posterior mean coefficients
     √ᾱ_{t−1}β_t/(1−ᾱ_t) and √α_t(1−ᾱ_{t−1})/(1−ᾱ_t), and the SNR ᾱ_t/(1−ᾱ_t), all re-derived in numpy
@@ -179,12 +202,20 @@ def test_derived_arrays_match_numpy_formulas(numpy_schedule, name, T):
     sched = Schedule.named(name, T)
     ref = numpy_schedule(sched.betas[1:].numpy())
     rtol = 10 * T * EPS64 + 1e-14
-    for attr, want in [("alphas", ref.alphas), ("alpha_bar", ref.alpha_bar), ("alpha_bar_prev", ref.alpha_bar_prev),
-                       ("posterior_variance", ref.posterior_variance), ("posterior_mean_coef_x0", ref.coef_x0),
-                       ("posterior_mean_coef_xt", ref.coef_xt), ("snr", ref.snr)]:
+    for attr, want in [
+        ("alphas", ref.alphas),
+        ("alpha_bar", ref.alpha_bar),
+        ("alpha_bar_prev", ref.alpha_bar_prev),
+        ("posterior_variance", ref.posterior_variance),
+        ("posterior_mean_coef_x0", ref.coef_x0),
+        ("posterior_mean_coef_xt", ref.coef_xt),
+        ("snr", ref.snr),
+    ]:
         got = getattr(sched, attr).numpy()
         assert got.dtype == np.float64 and got.shape == (T + 1,), attr
-        np.testing.assert_allclose(got[1:], want[1:], rtol=rtol, atol=1e-300, err_msg=attr)
+        np.testing.assert_allclose(
+            got[1:], want[1:], rtol=rtol, atol=1e-300, err_msg=attr
+        )
     assert sched.posterior_variance[1].item() == pytest.approx(0.0, abs=1e-15)
     assert sched.posterior_mean_coef_x0[1].item() == pytest.approx(1.0, rel=1e-12)
     assert sched.posterior_mean_coef_xt[1].item() == pytest.approx(0.0, abs=1e-15)
@@ -262,12 +293,15 @@ def test_bad_T_is_rejected(T):
         Schedule.named("linear", T)
 
 
-@pytest.mark.parametrize("betas, what", [
-    ([0.1, 0.0, 0.2], "0.0"),
-    ([0.1, 1.0, 0.2], "1.0"),
-    ([0.1, -0.05, 0.2], "-0.05"),
-    ([0.1, float("nan"), 0.2], "nan"),
-])
+@pytest.mark.parametrize(
+    "betas, what",
+    [
+        ([0.1, 0.0, 0.2], "0.0"),
+        ([0.1, 1.0, 0.2], "1.0"),
+        ([0.1, -0.05, 0.2], "-0.05"),
+        ([0.1, float("nan"), 0.2], "nan"),
+    ],
+)
 def test_betas_outside_open_unit_interval_are_rejected(betas, what):
     """Every β_t must lie in (0, 1): 0 (no noise, the posterior divides by zero), 1 (all signal
     destroyed), negatives and NaN are refused, and the message shows the offending value."""
@@ -280,14 +314,23 @@ def test_betas_outside_open_unit_interval_are_rejected(betas, what):
 def test_betas_must_be_a_1d_sequence(betas):
     """β must be a 1-D sequence of T ≥ 1 values: a 2-D array, an empty one or a scalar is refused
     with a message giving the shape received."""
-    with pytest.raises(ValueError, match=r"1-D sequence of T ≥ 1 values.*shape") as info:
+    with pytest.raises(
+        ValueError, match=r"1-D sequence of T ≥ 1 values.*shape"
+    ) as info:
         Schedule(betas)
     assert str(tuple(np.shape(betas))) in str(info.value)
 
 
 def test_schedules_tuple_is_what_make_betas_accepts():
     """ddpm_lib.SCHEDULES lists exactly the names make_betas accepts (each builds at T = 10)."""
-    assert set(SCHEDULES) == {"constant", "linear", "quadratic", "sigmoid", "tanh", "cosine"}
+    assert set(SCHEDULES) == {
+        "constant",
+        "linear",
+        "quadratic",
+        "sigmoid",
+        "tanh",
+        "cosine",
+    }
     for name in SCHEDULES:
         assert make_betas(name, 10).shape == (10,)
     assert ddpm_lib.SCHEDULES is SCHEDULES

@@ -22,15 +22,28 @@ def test_vlb_term_is_a_weighted_mse_plus_a_constant():
         lam = vlb_weights(sched, variance)
         for step in (2, 10, 49, 50):
             t = torch.full((200,), step)
-            term = vlb_term(model, x0, t, sched, variance, generator=torch.Generator().manual_seed(1))
+            term = vlb_term(
+                model,
+                x0,
+                t,
+                sched,
+                variance,
+                generator=torch.Generator().manual_seed(1),
+            )
             xt = dl.q_sample(x0, t, sched, generator=torch.Generator().manual_seed(1))
             eps = _eps_from(x0, xt, t, sched)
             b, bt = sched.betas[step].item(), sched.posterior_variance[step].item()
             var = b if variance == "beta" else bt
-            const = (math.log(var / bt) + bt / var - 1)  # d/2 · (…) with d = 2
-            expected = (b**2 / (2 * var * (1 - b) * (1 - sched.alpha_bar[step].item()))) * ((eps - model(xt, t)) ** 2).sum(1) + const
+            const = math.log(var / bt) + bt / var - 1  # d/2 · (…) with d = 2
+            expected = (
+                b**2 / (2 * var * (1 - b) * (1 - sched.alpha_bar[step].item()))
+            ) * ((eps - model(xt, t)) ** 2).sum(1) + const
             assert torch.allclose(term, expected, rtol=1e-8, atol=1e-10)
-            assert math.isclose(lam[step].item(), b**2 / (2 * var * (1 - b) * (1 - sched.alpha_bar[step].item())), rel_tol=1e-12)
+            assert math.isclose(
+                lam[step].item(),
+                b**2 / (2 * var * (1 - b) * (1 - sched.alpha_bar[step].item())),
+                rel_tol=1e-12,
+            )
 
 
 def test_l_vlb_is_an_unbiased_estimate_of_the_bound():
@@ -39,8 +52,13 @@ def test_l_vlb_is_an_unbiased_estimate_of_the_bound():
     model = lambda x, t: 0.5 * x
     x0 = dl.sample_data("s_curve", 4000, seed=2).double()
     per_point = nll_bound(model, x0, sched, generator=torch.Generator().manual_seed(3))
-    full, se_full = per_point.mean().item(), per_point.std().item() / math.sqrt(len(per_point))
+    full, se_full = (
+        per_point.mean().item(),
+        per_point.std().item() / math.sqrt(len(per_point)),
+    )
     gen = torch.Generator().manual_seed(4)
-    draws = torch.tensor([l_vlb(model, x0, sched, generator=gen).item() for _ in range(200)])
+    draws = torch.tensor(
+        [l_vlb(model, x0, sched, generator=gen).item() for _ in range(200)]
+    )
     se_draws = draws.std().item() / math.sqrt(len(draws))
     assert abs(draws.mean().item() - full) < 5 * math.hypot(se_full, se_draws)

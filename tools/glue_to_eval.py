@@ -52,7 +52,9 @@ _GLUE_ROLE = re.compile(r"\{glue(?::(text|any)?)?\}`([^`]+)`")
 _EVAL_ROLE = re.compile(r"\{eval\}`([^`]+)`")
 _IMPORT_LINE = re.compile(r"^from myst_nb import glue[ \t]*(#.*)?$", re.M)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_STORE_EXPR = re.compile(r"""^(?:f"\{)?G\['([A-Za-z0-9_]+)'\](?::([^{}"']*))?(?:\}")?$""")
+_STORE_EXPR = re.compile(
+    r"""^(?:f"\{)?G\['([A-Za-z0-9_]+)'\](?::([^{}"']*))?(?:\}")?$"""
+)
 
 
 def source(cell) -> str:
@@ -68,7 +70,9 @@ def set_source(cell, text: str) -> None:
 def eval_expression(kind: str | None, key: str) -> str:
     """The ``{eval}`` expression that renders as ``{glue:<kind>}`key``` does."""
     if "::" in key:
-        raise ValueError(f"cross-document glue reference {key!r} cannot become an inline expression")
+        raise ValueError(
+            f"cross-document glue reference {key!r} cannot become an inline expression"
+        )
     if kind == "text":
         name, _, fmt = key.partition(":")
         name = name.strip()
@@ -82,7 +86,9 @@ def eval_expression(kind: str | None, key: str) -> str:
 
 
 def convert_markdown(text: str) -> str:
-    return _GLUE_ROLE.sub(lambda m: "{eval}`" + eval_expression(m.group(1), m.group(2)) + "`", text)
+    return _GLUE_ROLE.sub(
+        lambda m: "{eval}`" + eval_expression(m.group(1), m.group(2)) + "`", text
+    )
 
 
 def convert_notebook(nb: dict) -> bool:
@@ -99,7 +105,10 @@ def convert_notebook(nb: dict) -> bool:
             changed = True
         if _EVAL_ROLE.search(new):
             uses_glue = True
-    has_helper = any(cell["cell_type"] == "code" and HELPER_MARK in source(cell) for cell in nb["cells"])
+    has_helper = any(
+        cell["cell_type"] == "code" and HELPER_MARK in source(cell)
+        for cell in nb["cells"]
+    )
     if has_helper or not uses_glue:
         return changed
     for cell in nb["cells"]:
@@ -107,14 +116,20 @@ def convert_notebook(nb: dict) -> bool:
             continue
         text = source(cell)
         if _IMPORT_LINE.search(text):
-            set_source(cell, _IMPORT_LINE.sub(lambda m: HELPER.rstrip("\n"), text, count=1))
+            set_source(
+                cell, _IMPORT_LINE.sub(lambda m: HELPER.rstrip("\n"), text, count=1)
+            )
             return True
     if any("glue" in source(c) for c in nb["cells"] if c["cell_type"] == "code"):
-        raise ValueError("the notebook glues values but has no line `from myst_nb import glue` to replace")
+        raise ValueError(
+            "the notebook glues values but has no line `from myst_nb import glue` to replace"
+        )
     return changed
 
 
-_DIRECTIVE = re.compile(r"^[ \t]*(?:`{3,}|:{3,})[ \t]*\{(solution-start|solution-end)\}", re.M)
+_DIRECTIVE = re.compile(
+    r"^[ \t]*(?:`{3,}|:{3,})[ \t]*\{(solution-start|solution-end)\}", re.M
+)
 
 #: Cell metadata that folds a code cell in JupyterLab (input and outputs collapsed; the book ignores it).
 FOLDED = {"source_hidden": True, "outputs_hidden": True}
@@ -149,7 +164,9 @@ def convert_file(path: Path, write: bool = True, fold: bool = True) -> bool:
     if fold:
         changed = fold_solutions(nb) or changed
     if changed and write:
-        path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text(
+            json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+        )
     return changed
 
 
@@ -176,7 +193,11 @@ def _glue_name_pattern(arg: ast.expr) -> re.Pattern | None:
         lead = ""
         if isinstance(inner, ast.Constant) and isinstance(inner.value, str):
             lead = inner.value
-        elif isinstance(inner, ast.JoinedStr) and inner.values and isinstance(inner.values[0], ast.Constant):
+        elif (
+            isinstance(inner, ast.JoinedStr)
+            and inner.values
+            and isinstance(inner.values[0], ast.Constant)
+        ):
             lead = str(inner.values[0].value)
         return re.compile(re.escape(lead) + r"[A-Za-z0-9_]*\Z")
     return None
@@ -184,7 +205,10 @@ def _glue_name_pattern(arg: ast.expr) -> re.Pattern | None:
 
 def _code_for_ast(text: str) -> str:
     # IPython magics and shell escapes are not Python: blank them out.
-    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in text.splitlines())
+    return "\n".join(
+        "" if line.lstrip().startswith(("%", "!")) else line
+        for line in text.splitlines()
+    )
 
 
 def code_definitions(text: str) -> tuple[set[str], list[re.Pattern]]:
@@ -248,25 +272,43 @@ def problems(nb: dict) -> list[str]:
         elif cell["cell_type"] == "markdown":
             for kind, what in markdown_uses(text):
                 if kind == "glue":
-                    out.append(f"cell {i}: {{glue}} placeholder {what!r} (not shown in JupyterLab)")
+                    out.append(
+                        f"cell {i}: {{glue}} placeholder {what!r} (not shown in JupyterLab)"
+                    )
                 elif kind == "store":
                     if STORE not in names:
-                        out.append(f"cell {i}: {STORE}[{what!r}] used before {STORE} is defined")
+                        out.append(
+                            f"cell {i}: {STORE}[{what!r}] used before {STORE} is defined"
+                        )
                     elif not any(p.match(what) for p in glued):
-                        out.append(f"cell {i}: {what!r} is not glued in any code cell above")
+                        out.append(
+                            f"cell {i}: {what!r} is not glued in any code cell above"
+                        )
                 elif kind == "name":
                     if what not in names:
-                        out.append(f"cell {i}: {what!r} is not defined in any code cell above")
+                        out.append(
+                            f"cell {i}: {what!r} is not defined in any code cell above"
+                        )
                 else:
-                    out.append(f"cell {i}: expression {what!r} is not of a form this book uses")
+                    out.append(
+                        f"cell {i}: expression {what!r} is not of a form this book uses"
+                    )
     return out
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="+", type=Path)
-    parser.add_argument("--check", action="store_true", help="change nothing; exit 1 if a notebook needs it")
-    parser.add_argument("--no-fold", action="store_true", help="leave the solutions' code cells unfolded")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="change nothing; exit 1 if a notebook needs it",
+    )
+    parser.add_argument(
+        "--no-fold",
+        action="store_true",
+        help="leave the solutions' code cells unfolded",
+    )
     args = parser.parse_args(argv)
     status = 0
     for path in args.notebooks:
@@ -275,10 +317,20 @@ def main(argv=None) -> int:
         if not args.no_fold:
             changed = fold_solutions(nb) or changed
         if changed and not args.check:
-            path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            path.write_text(
+                json.dumps(nb, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
         found = problems(nb)
-        n_eval = sum(len(_EVAL_ROLE.findall(source(c))) for c in nb["cells"] if c["cell_type"] == "markdown")
-        verb = ("needs conversion" if args.check else "converted") if changed else "unchanged"
+        n_eval = sum(
+            len(_EVAL_ROLE.findall(source(c)))
+            for c in nb["cells"]
+            if c["cell_type"] == "markdown"
+        )
+        verb = (
+            ("needs conversion" if args.check else "converted")
+            if changed
+            else "unchanged"
+        )
         print(f"{path}: {verb}; {n_eval} inline expressions; {len(found)} problems")
         for p in found:
             print(f"  {p}")

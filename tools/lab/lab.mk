@@ -17,8 +17,9 @@ lab-copy:
 	  [ -e "$(LAB_DIR)/$${nb##*/}" ] || { cp "$$nb" "$(LAB_DIR)/" && echo "copied $$nb to $(LAB_DIR)/"; }; \
 	done
 
+# The Makefile silences progress bars for the build and the tests; a learner wants them.
 lab: setup lab-copy
-	$(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR)
+	env -u DDPM_PROGRESS -u TQDM_DISABLE $(VENV)/bin/jupyter lab --ServerApp.root_dir=$(LAB_DIR)
 
 lab-reset:
 	rm -rf $(LAB_DIR)
