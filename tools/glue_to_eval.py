@@ -42,7 +42,7 @@ STORE = "G"
 
 #: The first line of the helper that replaces ``from myst_nb import glue`` (also the marker of a converted cell).
 HELPER_MARK = "from ddpm_lib.glued import G, glue"
-HELPER = HELPER_MARK + "  # glue() also keeps each number in G, for the text\n"
+HELPER = HELPER_MARK + "  # noqa: F401 (G holds the numbers shown in the text)\n"
 
 #: What ``nb_eval_name_regex`` (myst-nb) must allow: a plain name, or the expressions this tool writes.
 EVAL_NAME_REGEX = r"""^([A-Za-z_][A-Za-z0-9_]*|f"\{G\['[A-Za-z0-9_]+'\](:[^{}"']*)?\}"|G\['[A-Za-z0-9_]+'\])$"""
