@@ -629,6 +629,12 @@ _JS_STATE = """() => { try {
   };
 } catch (e) { return null; } }"""
 
+_JS_SHOW_CELL = """(i) => {
+  const panel = window.jupyterapp.shell.currentWidget;
+  panel.content.activeCellIndex = i;
+  panel.content.scrollToItem(i, 'center');
+}"""
+
 _JS_MARKDOWN = """() => Array.from(document.querySelectorAll('.jp-Notebook .jp-MarkdownCell')).map(cell => {
   const out = cell.querySelector('.myst') || cell.querySelector('.jp-RenderedMarkdown') || cell;
   const details = Array.from(cell.querySelectorAll('details'));
@@ -698,6 +704,13 @@ def run_in_lab(tmp_path: Path, nb: dict, name: str, timeout_s: float = 900.0):
                 )
                 # expressions are evaluated after the code before them: give the last replies a moment
                 time.sleep(2)
+                # JupyterLab renders a cell's markdown again only when it is in view (as when a
+                # learner scrolls to it): bring every cell into view once before reading it
+                n_cells = len(nb["cells"])
+                for i in range(n_cells):
+                    page.evaluate(_JS_SHOW_CELL, i)
+                    time.sleep(0.1)
+                time.sleep(1)
                 state = page.evaluate(_JS_STATE)
                 markdown = page.evaluate(_JS_MARKDOWN)
                 page.screenshot(path=str(tmp_path / f"{name}.png"), full_page=True)
