@@ -24,9 +24,11 @@ One module per idea, named after it:
 
 Every public function checks its arguments and raises TypeError/ValueError naming the
 argument; tensors may live on any device (CPU by default). ``DDPM_PROGRESS=0`` turns off
-every progress bar (see :mod:`ddpm_lib._checks`).
+every progress bar, the chapters' own (:func:`progress_bar`) included
+(see :mod:`ddpm_lib._checks`).
 """
 
+from ._checks import progress_bar
 from .data import DATASETS, GaussianMixture, sample_data
 from .density import entropy, ideal_eps, toy_law
 from .forward import q_sample, q_step, q_trajectory

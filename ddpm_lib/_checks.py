@@ -25,6 +25,17 @@ def show_progress(progress: bool) -> bool:
     return bool(progress)
 
 
+def progress_bar(iterable, desc: str = "", progress: bool = True, **kwargs):
+    """``tqdm.auto.tqdm(iterable)``, drawn only if :func:`show_progress` says so.
+
+    The chapters' own loops use it too, so that ``DDPM_PROGRESS=0`` also keeps their
+    bars (notebook widgets) out of the built book. Extra keyword arguments go to tqdm.
+    """
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, disable=not show_progress(progress), **kwargs)
+
+
 def is_count(n, minimum: int = 1) -> bool:
     """True for an integer (Python or numpy, not bool) ≥ ``minimum``."""
     return isinstance(n, numbers.Integral) and not isinstance(n, bool) and n >= minimum

@@ -21,7 +21,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import torch
-from tqdm.auto import tqdm
 
 from ._checks import (
     check_count,
@@ -29,7 +28,7 @@ from ._checks import (
     check_real,
     is_count,
     model_place,
-    show_progress,
+    progress_bar,
 )
 from .losses import l_simple
 from .models import check_model_schedule
@@ -227,12 +226,7 @@ def train(
     model.train()
     with torch_threads(threads):
         start = time.perf_counter()
-        for i in tqdm(
-            range(steps),
-            desc=desc,
-            disable=not show_progress(progress),
-            mininterval=0.5,
-        ):
+        for i in progress_bar(range(steps), desc, progress, mininterval=0.5):
             batch = data[
                 torch.randint(0, data.shape[0], (batch_size,), generator=gen)
             ].to(device=device, dtype=dtype)

@@ -518,3 +518,15 @@ def test_progress_switch(monkeypatch):
     assert show_progress(True) is True and show_progress(False) is False
     monkeypatch.delenv("DDPM_PROGRESS")
     assert show_progress(True) is True
+
+
+def test_progress_bar_follows_the_switch(monkeypatch):
+    """The chapters' own loops: dl.progress_bar draws nothing under DDPM_PROGRESS=0."""
+    import ddpm_lib as dl
+
+    monkeypatch.setenv("DDPM_PROGRESS", "0")
+    bar = dl.progress_bar(range(3), desc="x")
+    assert bar.disable and list(bar) == [0, 1, 2]
+    monkeypatch.setenv("DDPM_PROGRESS", "1")
+    assert not dl.progress_bar(range(3), desc="x").disable
+    assert dl.progress_bar(range(3), desc="x", progress=False).disable
