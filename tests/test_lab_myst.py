@@ -246,6 +246,17 @@ def test_undefined_or_later_name_is_caught():
     ]
 
 
+def test_name_glued_twice_is_caught():
+    nb = _nb(
+        [
+            _code(_HELPER_IMPORT + "\nglue('a_n', 1, display=False)"),
+            _code("glue('a_m', 2, display=False)\nglue('a_n', 3, display=False)"),
+        ]
+    )
+    g2e.convert_notebook(nb)
+    assert g2e.problems(nb) == ["cell 1: 'a_n' is glued again (first in cell 0)"]
+
+
 def test_store_used_without_helper_is_caught():
     nb = _nb([_code("glue = print\nglue('a', 1)"), _md("{eval}`f\"{G['a']:.2f}\"`")])
     assert g2e.problems(nb) == ["cell 1: G['a'] used before G is defined"]

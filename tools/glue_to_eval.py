@@ -236,6 +236,22 @@ def code_definitions(text: str) -> tuple[set[str], list[re.Pattern]]:
     return names, glued
 
 
+def literal_glues(text: str) -> list[str]:
+    """The names a code cell glues by a literal string, once per ``glue`` call."""
+    return [
+        node.args[0].value
+        for node in ast.walk(ast.parse(_code_for_ast(text)))
+        if isinstance(node, ast.Call)
+        and (
+            (isinstance(node.func, ast.Name) and node.func.id == "glue")
+            or (isinstance(node.func, ast.Attribute) and node.func.attr == "glue")
+        )
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+        and isinstance(node.args[0].value, str)
+    ]
+
+
 def markdown_uses(text: str) -> list[tuple[str, str]]:
     """(kind, what) for every glue role and inline expression: kind is "glue", "store", "name" or "other"."""
     uses = []
@@ -258,17 +274,25 @@ def problems(nb: dict) -> list[str]:
 
     Every ``{eval}`` must be a plain name bound by a code cell above it, or ``G['name']`` (formatted or not) with
     ``name`` glued by a code cell above it; ``G`` itself must come from the helper. Every ``{glue...}`` role is
-    reported (a learner in JupyterLab would see it raw).
+    reported (a learner in JupyterLab would see it raw), and so is a name glued by two ``glue`` calls (myst-nb
+    warns of a duplicate key, which fails the ``-W`` build).
     """
     out = []
     names: set[str] = set()
     glued: list[re.Pattern] = []
+    first_glued: dict[str, int] = {}
     for i, cell in enumerate(nb["cells"]):
         text = source(cell)
         if cell["cell_type"] == "code":
             n, g = code_definitions(text)
             names |= n
             glued += g
+            for name in literal_glues(text):
+                if name in first_glued:
+                    out.append(
+                        f"cell {i}: {name!r} is glued again (first in cell {first_glued[name]})"
+                    )
+                first_glued.setdefault(name, i)
         elif cell["cell_type"] == "markdown":
             for kind, what in markdown_uses(text):
                 if kind == "glue":
