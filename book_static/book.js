@@ -51,14 +51,16 @@
 
   // ---- 2. scroll cues ------------------------------------------------------
   var SCROLLERS = "span.math, div.math mjx-container, .bd-content div.cell_output pre, " +
-    ".bd-content div.cell_input pre, .bd-content .table-wrapper";
+    ".bd-content div.cell_input pre, .bd-content .table-wrapper, " +
+    ".bd-content .pst-scrollable-table-container";
 
   var SLACK = 3;
 
   function updateCue(el) {
     // A formula is measured by its MathJax box: a few pixels of scrollable
     // overflow are the overhang of an italic letter, not hidden content.
-    var math = el.querySelector("mjx-math");
+    // (Only a formula's own box: a table or an output is measured as a whole.)
+    var math = el.matches("span.math, mjx-container") ? el.querySelector("mjx-math") : null;
     var width = math ? math.getBoundingClientRect().width : el.scrollWidth;
     var max = el.scrollWidth - el.clientWidth;
     var over = width - el.clientWidth > SLACK && el.clientWidth > 0;

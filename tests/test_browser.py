@@ -309,7 +309,7 @@ JS_WIDGETS = """() => {
   return views.length;
 }"""
 
-JS_CONTROLS = """(width) => {
+JS_CONTROLS = r"""(width) => {
   const CONTROL = 'input, select, textarea, button, [role=slider], [contenteditable=true]';
   // The theme's own buttons, and the search form of the search page.
   const THEME = '.toggle-button, .copybtn, .headerlink, form[role=search], ' +
@@ -347,7 +347,8 @@ JS_PLAYER = """async (player) => {
     range.value = old;
     range.dispatchEvent(new Event('input', {bubbles: true}));
   });
-  for (const [i, sel] of Array.from(player.querySelectorAll('select')).entries()) {
+  // The repeat menu (.ddpm-player-mode) changes how it plays, not the picture.
+  for (const [i, sel] of Array.from(player.querySelectorAll('select:not(.ddpm-player-mode)')).entries()) {
     if (sel.options.length < 2) continue;
     const before = srcs(), old = sel.selectedIndex;
     sel.selectedIndex = (old + 1) % sel.options.length;
