@@ -1,8 +1,8 @@
 # Two entry points, both starting from a fresh clone:
 #   make book   set up .venv, build the book into _build/html (executing every notebook)
 #   make test   set up .venv, check formatting (ruff), run the unit tests and every notebook
-#               (nbval), build the book, then run the benchmark's smoke test
-#               (make browser-test: every page in Chromium, tests/test_browser.py)
+#               (nbval), build the book, open every page in Chromium (tests/test_browser.py),
+#               then run the benchmark's smoke test
 #   make lab    open the chapters in JupyterLab, in a git-ignored working copy (lab/)
 # See README.md.
 
@@ -60,9 +60,7 @@ browser-test: setup
 benchmark-quick: setup
 	$(PY) tools/benchmark.py --quick --out _build/benchmark-quick.json
 
-# The browser test is not yet part of `make test`: the built chapters still fail some of its
-# checks (see README.md, "The browser test"). Run it with `make browser-test` after `make book`.
-test: lint unit book benchmark-quick
+test: lint unit book browser-test benchmark-quick
 
 clean:
 	rm -rf _build
