@@ -54,6 +54,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from _chromium import CHROMIUM_ARGS as BASE_ARGS
+from _chromium import find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 BOOK = Path(os.environ.get("DDPM_BOOK_HTML", ROOT / "_build" / "html"))
@@ -64,30 +66,12 @@ BUDGET_BYTES = 2_000_000
 RAW_BUDGET_BYTES = 4_000_000
 WIDTHS = {"desktop": (1280, 800), "phone": (390, 844)}
 CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
+    *BASE_ARGS,
     # Belt and braces: even a request that got past the route below finds no host.
     "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
 ]
 #: Pages that are not pages of the book: theme template fragments and copied sources.
 SKIP_DIRS = {"_static", "_sources", "_images", "jupyter_execute", "reports"}
-
-
-def _find_chromium() -> str | None:
-    for candidate in (
-        os.environ.get("CHROMIUM"),
-        shutil.which("chromium"),
-        "/usr/bin/chromium",
-    ):
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
-    return None
 
 
 def _unavailable(reason: str):
@@ -644,7 +628,7 @@ class Inspector:
 # ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def chromium_context():
-    chromium = _find_chromium()
+    chromium = find_chromium()
     if chromium is None:
         _unavailable(
             "no Chromium found ($CHROMIUM, chromium on the PATH, /usr/bin/chromium)"

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _chromium import CHROMIUM_ARGS, find_chromium
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -442,17 +442,7 @@ def test_eval_name_regex_allows_exactly_the_converter_forms():
 # (c) JupyterLab in Chromium
 # ---------------------------------------------------------------------------------------------------------
 
-CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+CHROMIUM = find_chromium() or "/usr/bin/chromium"
 
 #: Chapters checked in the browser once their numbers are inline expressions (until then they are skipped).
 LAB_CHAPTERS = ["01_forward_chain", "05_loss"]
