@@ -257,7 +257,9 @@ def dpmpp2m_step(x, t: int, s: int, x0_hat, sched, prev=None):
     x̂_0 is x_s = (σ̄_s/σ̄_t) x_t + √ᾱ_s (1 − e^{−h}) D. First order: D = x̂_0(x_t).
     Second order, with ``prev`` = (x̂_0 at the previous step, h of the previous step):
     D = (1 + 1/(2r)) x̂_0 − 1/(2r) x̂_0,prev, r = h_prev/h. The last step, to s = 0
-    (λ = ∞), is first order: x_0 = x̂_0.
+    (λ = ∞), is first order: x_0 = x̂_0. Second order needs steps small in λ: on a grid
+    uniform in t, λ changes by O(1) between the last steps however many there are, so use
+    the "logsnr" grid of :func:`time_grid` (tests/test_solvers.py measures both).
     """
     a_t, sig_t = _coef(sched, t, x)
     if s == 0:
