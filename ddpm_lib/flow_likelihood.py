@@ -3,12 +3,12 @@
 A deterministic sampler is a chain of invertible maps x_T = y_0 → y_1 → … → y_S = x_0,
 one per step of its grid, starting from p(x_T) = N(0, I). Its density at a point x_0 is
 
-    log p(x_0) = log N(x_T; 0, I) − Σ_k log |det ∂y_{k+1}/∂y_k|,                (eq. 7.12)
+    log p(x_0) = log N(x_T; 0, I) − Σ_k log |det ∂y_{k+1}/∂y_k|,                (eq. 7.8)
 
 with x_T found by undoing the steps one at a time, from x_0 back to x_T. Each step is
 undone by Newton's method on y_{k+1} = step(y_k), whose 2×2 Jacobian autograd gives
 exactly, damped where a full step would overshoot (plain fixed-point iteration does
-not converge for the large steps of a 10-step sampler); the Jacobian at the solution is the one in eq. 7.12. Running the
+not converge for the large steps of a 10-step sampler); the Jacobian at the solution is the one in eq. 7.8. Running the
 sampler forward from the recovered x_T must give back x_0: the round-trip residual.
 
 The model must be differentiable in x (a network, or :func:`mixture_eps`; the ideal
@@ -141,13 +141,13 @@ def flow_log_likelihood(
     iters: int = 50,
     tol: float = 1e-10,
 ) -> dict:
-    """The exact log-density (nats) of the points ``x0`` under a deterministic sampler.   (eq. 7.12)
+    """The exact log-density (nats) of the points ``x0`` under a deterministic sampler.   (eq. 7.8)
 
     ``grid`` is the sampler's T = t_0 > … > t_S = 0 (:func:`ddpm_lib.solvers.time_grid`),
     ``rule`` "ddim" (η = 0) or "heun". Work in float64 (x0 and the model's weights).
 
     Returns a dict with
-        log_prob (n,): log p(x_0) of eq. 7.12;
+        log_prob (n,): log p(x_0) of eq. 7.8;
         x_T (n, d): the starting points the steps were undone to;
         residual (n,): the largest Newton residual |step(y_k) − y_{k+1}| over the steps;
         round_trip (n,): |sampler(x_T) − x_0|, the sampler run forward from x_T.
@@ -167,7 +167,7 @@ def flow_log_likelihood(
     for t, s in reversed(list(zip(grid, grid[1:]))):
         a_t, sig_t = _coef(sched, t, y)
         a_s, sig_s = _coef(sched, s, y)
-        # First guess: one Euler step of dx̄/dρ = ε back from s to t, with ε taken at y.
+        # First guess: one Euler step of dx̄/dζ = ε back from s to t, with ε taken at y.
         with torch.no_grad():
             guess = a_t * (y / a_s - (sig_s / a_s - sig_t / a_t) * _eps(model, y, t))
         x, J, res = invert_step(

@@ -5,17 +5,17 @@ Continuous time s ∈ [0, 1] is s = t/T. A rate schedule (chapter 1) has ᾱ(s) 
 so the noise rate is b(s) = −d log ᾱ(s)/ds; the forward chain is then a discretisation of
 the variance-preserving SDE (Song et al. 2021, "score-based SDEs")
 
-    dx = −½ b(s) x ds + √b(s) dW,                                           (eq. 7.5)
+    dx = −½ b(s) x ds + √b(s) dW,                                           (eq. 7.4)
 
 whose reverse-time SDE and probability-flow ODE are, with ∇log q = −ε*/σ̄ and σ̄ = √(1−ᾱ),
 
-    dx = [−½ b x + b ε/σ̄] ds + √b dW̄        (reverse SDE, run from s = 1 down to 0)   (eq. 7.7)
-    dx/ds = −½ b (x − ε/σ̄)                    (probability-flow ODE)                    (eq. 7.8)
+    dx = [−½ b x + b ε/σ̄] ds + √b dW̄        (reverse SDE, run from s = 1 down to 0)   (eq. 7.5)
+    dx/ds = −½ b (x − ε/σ̄)                    (probability-flow ODE)                    (eq. 7.6)
 
 The samplers step between integer steps t > t' of a grid ``T = t_0 > t_1 > … > t_S = 0``,
 so a network trained at integer steps is only ever evaluated there. In the variables
-x̄ = x/√ᾱ and ρ = σ̄/√ᾱ = SNR^{−1/2} the probability-flow ODE is dx̄/dρ = ε(x, t)
-(eq. 7.9): DDIM with η = 0 is Euler's method on it, Heun's method is its second-order
+x̄ = x/√ᾱ and ζ = σ̄/√ᾱ = SNR^{−1/2} the probability-flow ODE is dx̄/dζ = ε(x, t)
+(eq. 7.7): DDIM with η = 0 is Euler's method on it, Heun's method is its second-order
 version (Karras et al. 2022), and DPM-Solver++(2M) integrates it exactly in the
 log-SNR with x̂_0 extrapolated linearly from the last two steps (Lu et al. 2022).
 
@@ -44,7 +44,7 @@ from .schedules import _integrated_rate, check_schedule
 SPACINGS = ("uniform", "logsnr", "edm")
 #: The step rules of :func:`sample`.
 RULES = ("ddim", "heun", "dpmpp2m")
-#: EDM's exponent ρ for the spacing of the noise levels (Karras et al. 2022, eq. 5).
+#: EDM's exponent (their ζ) for the spacing of the noise levels (Karras et al. 2022, eq. 5).
 EDM_RHO = 7.0
 
 
@@ -92,7 +92,7 @@ def _coef(sched, t, like: torch.Tensor):
 
 
 def sde_coefficients(x: torch.Tensor, s: float, sched):
-    """The VP-SDE's drift −½ b(s) x and diffusion √b(s) at time s.   (eq. 7.5)"""
+    """The VP-SDE's drift −½ b(s) x and diffusion √b(s) at time s.   (eq. 7.4)"""
     check_points(x)
     s = check_real(s, "s", 0.0, 1.0)
     b = noise_rate(sched, s).to(dtype=x.dtype, device=x.device)
@@ -102,21 +102,21 @@ def sde_coefficients(x: torch.Tensor, s: float, sched):
 def reverse_sde_drift(
     x: torch.Tensor, t: int, eps: torch.Tensor, sched
 ) -> torch.Tensor:
-    """The reverse-time SDE's drift −½ b x + b ε/σ̄ at step t (s = t/T), in ds.   (eq. 7.7)"""
+    """The reverse-time SDE's drift −½ b x + b ε/σ̄ at step t (s = t/T), in ds.   (eq. 7.5)"""
     b = noise_rate(sched, t / sched.T).to(dtype=x.dtype, device=x.device)
     _, sig = _coef(sched, t, x)
     return -0.5 * b * x + b * eps / sig
 
 
 def pf_ode_drift(x: torch.Tensor, t: int, eps: torch.Tensor, sched) -> torch.Tensor:
-    """The probability-flow ODE's velocity dx/ds = −½ b (x − ε/σ̄) at step t (s = t/T).   (eq. 7.8)"""
+    """The probability-flow ODE's velocity dx/ds = −½ b (x − ε/σ̄) at step t (s = t/T).   (eq. 7.6)"""
     b = noise_rate(sched, t / sched.T).to(dtype=x.dtype, device=x.device)
     _, sig = _coef(sched, t, x)
     return -0.5 * b * (x - eps / sig)
 
 
 def forward_sde(x0: torch.Tensor, sched, steps: int, generator=None) -> torch.Tensor:
-    """Euler–Maruyama on the VP-SDE from s = 0 to 1 in ``steps`` equal steps.   (eq. 7.5)
+    """Euler–Maruyama on the VP-SDE from s = 0 to 1 in ``steps`` equal steps.   (eq. 7.4)
 
     Returns the path, shape (steps + 1, n, d), entry k at s = k/steps.
     """
@@ -143,7 +143,7 @@ def time_grid(sched, steps: int, spacing: str = "uniform") -> list[int]:
     spacing:
         "uniform": t_k evenly spaced in t (as :func:`ddpm_lib.sampling.ddim_timesteps`).
         "logsnr":  t_0 … t_{S−1} evenly spaced in log SNR from step T to step 1 (Lu et al. 2022).
-        "edm":     ρ = SNR^{−1/2} of t_0 … t_{S−1} evenly spaced in ρ^{1/7} from step T to
+        "edm":     ζ = SNR^{−1/2} of t_0 … t_{S−1} evenly spaced in ζ^{1/7} from step T to
                    step 1 (Karras et al. 2022, eq. 5): small steps where the noise is small.
     The last step always goes to t = 0, the data. Each level is rounded to the nearest step
     (in log SNR); where rounding would repeat a step, the steps are pushed apart.
@@ -231,10 +231,10 @@ def _eps(model, x: torch.Tensor, t: int) -> torch.Tensor:
 
 
 def heun_step(model, x: torch.Tensor, t: int, s: int, sched, eps=None):
-    """One Heun step x_t → x_s on dx̄/dρ = ε (x̄ = x/√ᾱ, ρ = σ̄/√ᾱ).   (eq. 7.10; Karras et al. 2022, Alg. 1)
+    """One Heun step x_t → x_s on dx̄/dζ = ε (x̄ = x/√ᾱ, ζ = σ̄/√ᾱ).   (eq. 7.9; Karras et al. 2022, Alg. 1)
 
-    The Euler (= DDIM) predictor x̄' = x̄_t + (ρ_s − ρ_t) ε_t, then the trapezoid
-    x̄_s = x̄_t + (ρ_s − ρ_t)(ε_t + ε_s')/2 with ε_s' = ε(√ᾱ_s x̄', s). At s = 0 (ρ = 0,
+    The Euler (= DDIM) predictor x̄' = x̄_t + (ζ_s − ζ_t) ε_t, then the trapezoid
+    x̄_s = x̄_t + (ζ_s − ζ_t)(ε_t + ε_s')/2 with ε_s' = ε(√ᾱ_s x̄', s). At s = 0 (ζ = 0,
     where no network is trained) the Euler step alone. Returns (x_s, network calls).
     ``eps`` = ε(x_t, t) if already known.
     """
@@ -251,14 +251,14 @@ def heun_step(model, x: torch.Tensor, t: int, s: int, sched, eps=None):
 
 
 def dpmpp2m_step(x, t: int, s: int, x0_hat, sched, prev=None):
-    """One DPM-Solver++(2M) step x_t → x_s.   (eq. 7.11; Lu et al. 2022, Alg. 2)
+    """One DPM-Solver++(2M) step x_t → x_s.   (eq. 7.10; Lu et al. 2022, Alg. 2)
 
-    With λ = log(√ᾱ/σ̄) and h = λ_s − λ_t, the exact solution of the ODE for a constant
-    x̂_0 is x_s = (σ̄_s/σ̄_t) x_t + √ᾱ_s (1 − e^{−h}) D. First order: D = x̂_0(x_t).
-    Second order, with ``prev`` = (x̂_0 at the previous step, h of the previous step):
-    D = (1 + 1/(2r)) x̂_0 − 1/(2r) x̂_0,prev, r = h_prev/h. The last step, to s = 0
-    (λ = ∞), is first order: x_0 = x̂_0. Second order needs steps small in λ: on a grid
-    uniform in t, λ changes by O(1) between the last steps however many there are, so use
+    With Δ = ½ log(SNR_s/SNR_t) (``h`` in the code, as in the paper), the exact solution of
+    the ODE for a constant x̂_0 is x_s = (σ̄_s/σ̄_t) x_t + √ᾱ_s (1 − e^{−Δ}) D. First order:
+    D = x̂_0(x_t). Second order, with ``prev`` = (x̂_0 at the previous step, its Δ'):
+    D = (1 + Δ/(2Δ')) x̂_0 − Δ/(2Δ') x̂_0,prev. The last step, to s = 0 (infinite SNR), is
+    first order: x_0 = x̂_0. Second order needs steps small in log SNR: on a grid
+    uniform in t, log SNR changes by O(1) between the last steps however many there are, so use
     the "logsnr" grid of :func:`time_grid` (tests/test_solvers.py measures both).
     """
     a_t, sig_t = _coef(sched, t, x)
@@ -351,10 +351,10 @@ def sample(
 
 @torch.no_grad()
 def reverse_sde_sample(model, sched, x_T: torch.Tensor, generator=None) -> torch.Tensor:
-    """Euler–Maruyama on the reverse SDE over every step t = T, …, 1 (ds = 1/T).   (eq. 7.7)
+    """Euler–Maruyama on the reverse SDE over every step t = T, …, 1 (ds = 1/T).   (eq. 7.5)
 
     Time runs backward, so a step of ds = −1/T: x_{t−1} = x_t − drift·(1/T) + √(b/T) z with
-    b = b(t/T) and the drift of eq. 7.7 at step t; no noise is added at the last step, t = 1.
+    b = b(t/T) and the drift of eq. 7.5 at step t; no noise is added at the last step, t = 1.
     """
     check_model_schedule(model, sched)
     check_points(x_T, "x_T")
@@ -370,7 +370,7 @@ def reverse_sde_sample(model, sched, x_T: torch.Tensor, generator=None) -> torch
 
 @torch.no_grad()
 def pf_ode_euler(model, sched, x_T: torch.Tensor, grid: list[int]) -> torch.Tensor:
-    """Euler's method in s on the probability-flow ODE along ``grid`` (ending at 0).   (eq. 7.8)
+    """Euler's method in s on the probability-flow ODE along ``grid`` (ending at 0).   (eq. 7.6)
 
     The last step, to s = 0, uses the velocity at its start like every other step.
     """
