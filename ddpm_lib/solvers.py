@@ -253,10 +253,10 @@ def heun_step(model, x: torch.Tensor, t: int, s: int, sched, eps=None):
 def dpmpp2m_step(x, t: int, s: int, x0_hat, sched, prev=None):
     """One DPM-Solver++(2M) step x_t → x_s.   (eq. 7.10; Lu et al. 2022, Alg. 2)
 
-    With Δ = ½ log(SNR_s/SNR_t) (``h`` in the code, as in the paper), the exact solution of
-    the ODE for a constant x̂_0 is x_s = (σ̄_s/σ̄_t) x_t + √ᾱ_s (1 − e^{−Δ}) D. First order:
-    D = x̂_0(x_t). Second order, with ``prev`` = (x̂_0 at the previous step, its Δ'):
-    D = (1 + Δ/(2Δ')) x̂_0 − Δ/(2Δ') x̂_0,prev. The last step, to s = 0 (infinite SNR), is
+    With ξ = ½ log(SNR_s/SNR_t) (``h`` in the code, as in the paper), the exact solution of
+    the ODE for a constant x̂_0 is x_s = (σ̄_s/σ̄_t) x_t + √ᾱ_s (1 − e^{−ξ}) D. First order:
+    D = x̂_0(x_t). Second order, with ``prev`` = (x̂_0 at the previous step, its ξ'):
+    D = (1 + ξ/(2ξ')) x̂_0 − ξ/(2ξ') x̂_0,prev. The last step, to s = 0 (infinite SNR), is
     first order: x_0 = x̂_0. Second order needs steps small in log SNR: on a grid
     uniform in t, log SNR changes by O(1) between the last steps however many there are, so use
     the "logsnr" grid of :func:`time_grid` (tests/test_solvers.py measures both).
