@@ -110,26 +110,30 @@ def invert_step(
     Returns (x, the Jacobian ∂f/∂x at x of shape (n, d, d), the residual per point (n,)).
     """
     scale = 1 + y.norm(dim=1)
+    x = x.detach().clone()
     fx, J = batched_jacobian(f, x)
+    J = J.clone()
     res = (fx - y).norm(dim=1)
     for _ in range(iters):
-        todo = res > tol * scale
-        if not bool(todo.any()):
+        # Only the points not yet solved are iterated: f acts on each row alone.
+        todo = (res > tol * scale).nonzero().squeeze(1)
+        if todo.numel() == 0:
             break
-        delta = torch.linalg.solve(J, (fx - y).unsqueeze(-1)).squeeze(-1)
-        step = torch.ones_like(res)
+        xa, ya, ra = x[todo], y[todo], res[todo]
+        delta = torch.linalg.solve(J[todo], (fx[todo] - ya).unsqueeze(-1)).squeeze(-1)
+        step = torch.ones_like(ra)
         for _ in range(30):
-            trial = (x - step[:, None] * delta).detach()
+            trial = (xa - step[:, None] * delta).detach()
             with torch.no_grad():
-                trial_res = (f(trial) - y).norm(dim=1)
-            worse = todo & ~(trial_res < res)
+                trial_res = (f(trial) - ya).norm(dim=1)
+            worse = ~(trial_res < ra)
             if not bool(worse.any()):
                 break
             step = torch.where(worse, step / 2, step)
-        x = torch.where(todo[:, None], trial, x)
-        fx, J = batched_jacobian(f, x)
-        res = (fx - y).norm(dim=1)
-    return x.detach(), J, res
+        fa, Ja = batched_jacobian(f, trial)
+        x[todo], fx[todo], J[todo] = trial, fa, Ja
+        res[todo] = (fa - ya).norm(dim=1)
+    return x, J, res
 
 
 def flow_log_likelihood(
