@@ -60,6 +60,7 @@ SOLVERS = {
     "heun": ("heun", "uniform"),
     "dpmpp2m": ("dpmpp2m", "uniform"),
     "dpmpp2m-logsnr": ("dpmpp2m", "logsnr"),
+    "dpmpp2m-quadratic": ("dpmpp2m", "quadratic"),
 }
 SOLVER_NFE = (10, 20)
 FLOW_STEPS = (10, 20, None)

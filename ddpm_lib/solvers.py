@@ -41,7 +41,7 @@ from .reverse import split_output
 from .schedules import _integrated_rate, check_schedule
 
 #: The spacings of :func:`time_grid`.
-SPACINGS = ("uniform", "logsnr", "edm")
+SPACINGS = ("uniform", "quadratic", "logsnr", "edm")
 #: The step rules of :func:`sample`.
 RULES = ("ddim", "heun", "dpmpp2m")
 #: EDM's exponent (their ζ) for the spacing of the noise levels (Karras et al. 2022, eq. 5).
@@ -142,6 +142,8 @@ def time_grid(sched, steps: int, spacing: str = "uniform") -> list[int]:
 
     spacing:
         "uniform": t_k evenly spaced in t (as :func:`ddpm_lib.sampling.ddim_timesteps`).
+        "quadratic": t_k = T (1 − k/S)², evenly spaced in √t: small steps near the data
+                   (Song et al. 2021, DDIM, used such a grid on CIFAR-10).
         "logsnr":  t_0 … t_{S−1} evenly spaced in log SNR from step T to step 1 (Lu et al. 2022).
         "edm":     ζ = SNR^{−1/2} of t_0 … t_{S−1} evenly spaced in ζ^{1/7} from step T to
                    step 1 (Karras et al. 2022, eq. 5): small steps where the noise is small.
@@ -165,6 +167,12 @@ def time_grid(sched, steps: int, spacing: str = "uniform") -> list[int]:
     if spacing == "uniform" or steps == 1:
         taus = torch.linspace(T, 0, steps + 1, dtype=torch.float64).round().long()
         return taus.tolist()
+    if spacing == "quadratic":
+        u = torch.linspace(1, 0, steps + 1, dtype=torch.float64)
+        t = (T * u**2).round().long().tolist()
+        for k in range(steps - 1, 0, -1):  # strictly decreasing, from the end
+            t[k] = max(t[k], t[k + 1] + 1)
+        return t
     log_snr = sched.snr[1:].log()  # steps 1…T, decreasing
     u = torch.linspace(
         0, 1, steps, dtype=torch.float64

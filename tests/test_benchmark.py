@@ -180,7 +180,7 @@ def test_solver_quality_counts_the_calls_and_keeps_every_draw():
         assert m["nfe_used"] == used and len(calls) == 2 * used
         assert len(keep) == 2 and keep[0].shape == (300, 2)
         assert not torch.equal(keep[0], keep[1])  # fresh noise for each draw
-    assert set(SOLVERS) == {"heun", "dpmpp2m", "dpmpp2m-logsnr"}
+    assert set(SOLVERS) == {"heun", "dpmpp2m", "dpmpp2m-logsnr", "dpmpp2m-quadratic"}
 
 
 def test_flow_nll_table_pairs_the_gap_and_leaves_the_model_in_float32():

@@ -83,6 +83,23 @@ def test_uniform_grid_is_ddims():
         assert time_grid(sched, steps) == ddim_timesteps(sched, steps) + [0]
 
 
+def test_quadratic_grid_is_even_in_the_root_of_t():
+    sched = Schedule.named("sigmoid", 100)
+    assert time_grid(sched, 10, "quadratic") == [
+        100,
+        81,
+        64,
+        49,
+        36,
+        25,
+        16,
+        9,
+        4,
+        1,
+        0,
+    ]
+
+
 def test_logsnr_grid_is_even_in_log_snr():
     sched = Schedule.named("sigmoid", 1000)
     g = time_grid(sched, 10, "logsnr")[:-1]
