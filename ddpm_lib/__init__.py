@@ -10,6 +10,8 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.models`     the ε-network, saved and loaded with its schedule (chapter 4)
 - :mod:`ddpm_lib.losses`     L_simple and the variational bound (chapter 5)
 - :mod:`ddpm_lib.sampling`   DDPM and DDIM samplers (chapters 4 and 6)
+- :mod:`ddpm_lib.solvers`    continuous time, DDIM-η, SDE/ODE, Heun, DPM-Solver++(2M) (chapter 7)
+- :mod:`ddpm_lib.flow_likelihood` the exact likelihood of a deterministic sampler (chapter 7)
 - :mod:`ddpm_lib.data`       toy 2D data and a Gaussian mixture
 - :mod:`ddpm_lib.density`    the exact law of each toy data set, its entropy, the ideal denoiser (chapters 4–6)
 - :mod:`ddpm_lib.bound`      the variational bound term by term (chapter 5)
@@ -31,6 +33,7 @@ every progress bar, the chapters' own (:func:`progress_bar`) included
 from ._checks import progress_bar
 from .data import DATASETS, GaussianMixture, sample_data
 from .density import entropy, ideal_eps, toy_law
+from .flow_likelihood import flow_log_likelihood, mixture_eps
 from .forward import q_sample, q_step, q_trajectory
 from .frames import figure_frames, frame_player
 from .langevin import (
@@ -62,6 +65,7 @@ from .reverse import (
 )
 from .sampling import ddim_sample, ddim_timesteps, ddpm_sample
 from .schedules import SCHEDULES, Schedule, make_betas
+from .solvers import noise_rate, pf_ode_euler, reverse_sde_sample, sample, time_grid
 from .train import TrainingDiverged, TrainResult, torch_threads, train
 
 __version__ = "0.1.0"

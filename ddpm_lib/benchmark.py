@@ -15,11 +15,13 @@ import torch
 from .bound import bound_terms
 from .data import sample_data
 from .density import entropy, ideal_eps, toy_law
+from .flow_likelihood import flow_log_likelihood, mixture_eps
 from .losses import nll_bound
 from .metrics import evaluate
 from .models import MLPDenoiser
 from .sampling import ddpm_sample
 from .schedules import Schedule
+from .solvers import sample, steps_for_nfe, time_grid
 from .train import TrainResult, train
 
 #: The book's settings: the sigmoid schedule of chapter 1 with T = 100, 5000 Adam steps of
@@ -48,6 +50,21 @@ QUICK = dict(
     nll_points=200,
     ddim_steps=(5, 10),
 )
+
+
+#: The samplers of chapter 7 that the benchmark scores, by name: (rule, spacing) of
+#: :func:`ddpm_lib.solvers.sample` and :func:`ddpm_lib.solvers.time_grid`, each at every NFE of
+#: ``SOLVER_NFE`` (every network call counted); and the exact NLL of the deterministic
+#: sampler (DDIM, η = 0) at ``FLOW_STEPS`` steps (None: all T) on ``FLOW_POINTS`` held-out points.
+SOLVERS = {
+    "heun": ("heun", "uniform"),
+    "dpmpp2m": ("dpmpp2m", "uniform"),
+    "dpmpp2m-logsnr": ("dpmpp2m", "logsnr"),
+    "dpmpp2m-quadratic": ("dpmpp2m", "quadratic"),
+}
+SOLVER_NFE = (10, 20)
+FLOW_STEPS = (10, 20, None)
+FLOW_POINTS = 500
 
 
 def mean_se(x) -> tuple[float, float]:
@@ -110,11 +127,12 @@ def mean_metrics(sampler, name: str, draws: int, seed: int = 100) -> dict:
     return out
 
 
-def ddpm_quality(model, name: str, cfg: dict = SETTINGS, seed: int = 0):
+def ddpm_quality(model, name: str, cfg: dict = SETTINGS, seed: int = 0, keep=None):
     """The benchmark's sample quality: :func:`mean_metrics` over ``cfg["draws"]`` DDPM draws of ``cfg["n"]`` samples.
 
     Seeded as in ``tools/benchmark.py``, so chapter 6 and the benchmark report the same
     numbers. Returns (metrics, the reverse chain of the first draw, shape (T + 1, n, 2)).
+    Every draw scored is appended to the list ``keep`` if one is given.
     """
     sched = schedule_for(cfg)
     gen = torch.Generator().manual_seed(seed + 1)
@@ -126,6 +144,8 @@ def ddpm_quality(model, name: str, cfg: dict = SETTINGS, seed: int = 0):
         )
         if not chains:
             chains.append(chain)
+        if keep is not None:
+            keep.append(x)
         return x
 
     return mean_metrics(sampler, name, cfg["draws"]), chains[0]
@@ -189,3 +209,71 @@ def ideal_bound(
         first=first,
         repeats=repeats,
     ).sum(1)
+
+
+def solver_quality(
+    model,
+    name: str,
+    sampler: str,
+    nfe: int,
+    cfg: dict = SETTINGS,
+    seed: int = 0,
+    keep=None,
+) -> dict:
+    """:func:`mean_metrics` of the chapter 7 sampler ``sampler`` (a key of :data:`SOLVERS`) at ``nfe`` calls.
+
+    Each draw starts from fresh N(0, I) noise of a generator seeded by ``seed + 3``; the result
+    also holds ``nfe_used``, the network calls actually made (Heun's 2S − 1 may be one less
+    than ``nfe``). Every draw scored is appended to the list ``keep`` if one is given.
+    """
+    rule, spacing = SOLVERS[sampler]
+    sched = schedule_for(cfg)
+    grid = time_grid(sched, steps_for_nfe(rule, nfe), spacing)
+    gen = torch.Generator().manual_seed(seed + 3)
+    used = []
+
+    def draw():
+        x_T = torch.randn(cfg["n"], 2, generator=gen)
+        x, calls = sample(model, sched, x_T, grid, rule)
+        used.append(calls)
+        if keep is not None:
+            keep.append(x)
+        return x
+
+    out = mean_metrics(draw, name, cfg["draws"])
+    out["nfe_used"] = used[0]
+    return out
+
+
+def flow_nll_table(
+    model, name: str, sched: Schedule, n: int, steps=None, seed: int = 7
+) -> dict:
+    """The exact NLL (nats) of the deterministic sampler (DDIM, η = 0) with ``steps`` steps (None: all T).
+
+    For the network (in float64) and the ideal denoiser, on the same ``n`` held-out points as
+    :func:`nll_table`: (mean, standard error) of the NLL, of the paired gap log q − log p to
+    the data's exact density, and the median gap; ``inverted``, the number of points whose
+    steps were undone (Newton residual < 1e-8 and round trip < 1e-6: the means are over those).
+    """
+    x0 = sample_data(name, n, seed=seed).double()
+    log_q = toy_law(name).log_prob(x0)
+    grid = time_grid(sched, steps or sched.T)
+    out = {"steps": steps or sched.T, "entropy": data_entropy(name)}
+    model64 = model.double()
+    try:
+        for who, eps in (
+            ("network", model64),
+            ("ideal", mixture_eps(toy_law(name), sched)),
+        ):
+            r = flow_log_likelihood(eps, sched, x0, grid, iters=30)
+            ok = (r["residual"] < 1e-8) & (r["round_trip"] < 1e-6)
+            gap = (log_q - r["log_prob"])[ok]
+            out[who] = {
+                "nll": mean_se(-r["log_prob"][ok]),
+                "gap": mean_se(gap),
+                "median_gap": gap.median().item(),
+                "inverted": int(ok.sum()),
+            }
+    finally:
+        model.float()
+    return out

@@ -152,3 +152,77 @@ def test_ddpm_quality_returns_the_first_chain_and_scores_the_ideal_denoiser_at_t
         and (chain[-1].var(0) - 1).abs().max() < 0.15
     )
     assert abs(metrics["c2st"] - metrics["c2st_floor"]) < 0.05 and "c2st_se" in metrics
+
+
+# ---------------------------------------------------------------------------
+# Chapter 7's rows: the samplers by NFE, the exact NLL, and --samples-dir
+# ---------------------------------------------------------------------------
+
+
+def test_solver_quality_counts_the_calls_and_keeps_every_draw():
+    """solver_quality scores ``draws`` draws of the named sampler (kept in ``keep``), reports the
+    network calls actually made (Heun: 2S − 1 within the budget) and scores the ideal denoiser
+    with many steps near the floor."""
+    from ddpm_lib.benchmark import SOLVERS, solver_quality
+
+    cfg = dict(QUICK, T=20, n=300, draws=2)
+    sched = schedule_for(cfg)
+    ideal = ideal_eps(toy_law("moons"), sched, dtype=torch.float32)
+    calls = []
+
+    def model(x, t):
+        calls.append(1)
+        return ideal(x, t)
+
+    for sampler, budget, used in (("heun", 10, 9), ("dpmpp2m", 10, 10)):
+        keep, calls[:] = [], []
+        m = solver_quality(model, "moons", sampler, budget, cfg, keep=keep)
+        assert m["nfe_used"] == used and len(calls) == 2 * used
+        assert len(keep) == 2 and keep[0].shape == (300, 2)
+        assert not torch.equal(keep[0], keep[1])  # fresh noise for each draw
+    assert set(SOLVERS) == {"heun", "dpmpp2m", "dpmpp2m-logsnr", "dpmpp2m-quadratic"}
+
+
+def test_flow_nll_table_pairs_the_gap_and_leaves_the_model_in_float32():
+    """flow_nll_table: every point inverted with all steps, the ideal gap is a KL (not negative beyond
+    noise) and the NLL minus the gap is the data's −log q on the same points."""
+    from ddpm_lib.benchmark import flow_nll_table
+
+    sched = Schedule.named("sigmoid", 20)
+    torch.manual_seed(0)
+    model = MLPDenoiser(hidden=16, depth=1)
+    table = flow_nll_table(model, "moons", sched, n=60, steps=None, seed=3)
+    neg_log_q = -toy_law("moons").log_prob(sample_data("moons", 60, seed=3).double())
+    for who in ("network", "ideal"):
+        r = table[who]
+        assert r["inverted"] == 60
+        assert abs(r["nll"][0] - r["gap"][0] - neg_log_q.mean().item()) < 1e-9
+    assert table["ideal"]["gap"][0] > -4 * table["ideal"]["gap"][1]
+    assert table["steps"] == 20 and table["entropy"] == entropy(toy_law("moons"))
+    assert next(model.parameters()).dtype == torch.float32
+
+
+def test_write_samples_writes_arrays_and_an_index(tmp_path):
+    """tools/benchmark.py --samples-dir: one (draws, n, 2) array per scored set, named
+    <data>_<sampler>_<nfe>.npy, and index entries with data set, sampler, NFE and scores."""
+    import importlib.util
+    from pathlib import Path
+
+    import numpy as np
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "benchmark.py"
+    spec = importlib.util.spec_from_file_location("benchmark_tool", path)
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    draws = [torch.randn(7, 2), torch.randn(7, 2)]
+    entries = tool.write_samples(
+        tmp_path, "s_curve", [("heun", 10, draws, {"js": 0.1, "nfe_used": 9})]
+    )
+    saved = np.load(tmp_path / "s_curve_heun_10.npy")
+    assert saved.shape == (2, 7, 2) and np.allclose(saved[1], draws[1].numpy())
+    (entry,) = entries
+    assert entry["file"] == "s_curve_heun_10.npy" and entry["dataset"] == "s_curve"
+    assert (
+        entry["sampler"] == "heun" and entry["nfe"] == 9 and entry["nfe_budget"] == 10
+    )
+    assert entry["scores"]["js"] == 0.1
