@@ -1,4 +1,4 @@
-"""Samplers: ancestral DDPM (chapter 4) and DDIM (Song et al. 2021), which chapter 6 uses.
+"""Samplers: ancestral DDPM (chapter 4) and DDIM (Song et al. 2021), which chapter 6 uses and chapter 7 derives.
 
 ``model`` is any callable ``model(x, t) -> ε̂`` with x: (n, d) and t: (n,) integer
 steps; a trained :class:`~ddpm_lib.models.MLPDenoiser`, or an exact ε-predictor such as
