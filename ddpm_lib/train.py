@@ -204,7 +204,9 @@ def train(
     ema = copy.deepcopy(model).requires_grad_(False)
     params = [p for p in model.parameters()]
     backup = [p.detach().clone() for p in params]
-    opt = torch.optim.Adam(params, lr=lr)
+    # foreach: one update over all tensors at once; the same numbers as the default
+    # loop over tensors (bitwise), in less time per step on a CPU.
+    opt = torch.optim.Adam(params, lr=lr, foreach=True)
     sched_lr = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda i: 0.1 + 0.45 * (1 + math.cos(math.pi * i / steps))
     )
