@@ -166,7 +166,12 @@ def exact_flow(sched, x_T, t=0):
 
 @pytest.mark.parametrize(
     "rule, spacing, order",
-    [("ddim", "uniform", 1), ("heun", "edm", 2), ("dpmpp2m", "logsnr", 2)],
+    [
+        ("ddim", "uniform", 1),
+        ("heun", "edm", 2),
+        ("dpmpp2m", "logsnr", 2),
+        ("dpmpp2m", "uniform", 1),
+    ],
 )
 def test_convergence_order_on_gaussian_data(gaussian_eps, rule, spacing, order):
     """The error at the last step before t = 0 halves (order 1) or quarters (order 2).
