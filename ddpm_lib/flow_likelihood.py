@@ -7,9 +7,11 @@ one per step of its grid, starting from p(x_T) = N(0, I). Its density at a point
 
 with x_T found by undoing the steps one at a time, from x_0 back to x_T. Each step is
 undone by Newton's method on y_{k+1} = step(y_k), whose 2×2 Jacobian autograd gives
-exactly, damped where a full step would overshoot (plain fixed-point iteration does
-not converge for the large steps of a 10-step sampler); the Jacobian at the solution is the one in eq. 7.8. Running the
-sampler forward from the recovered x_T must give back x_0: the round-trip residual.
+exactly, damped where a full step would overshoot; the Jacobian at the solution is the one
+in eq. 7.8. Running the sampler forward from the recovered x_T must give back x_0: the
+round-trip residual. A round trip shows that a preimage was found, not that it is unique:
+eq. 7.8 is the density where the sampler is a bijection, and the sign of every step's
+det J is returned as well (a negative one would show a fold).
 
 The model must be differentiable in x (a network, or :func:`mixture_eps`; the ideal
 denoiser of :func:`ddpm_lib.density.ideal_eps` detaches x and is not) and must treat the
@@ -154,7 +156,8 @@ def flow_log_likelihood(
         log_prob (n,): log p(x_0) of eq. 7.8;
         x_T (n, d): the starting points the steps were undone to;
         residual (n,): the largest Newton residual |step(y_k) − y_{k+1}| over the steps;
-        round_trip (n,): |sampler(x_T) − x_0|, the sampler run forward from x_T.
+        round_trip (n,): |sampler(x_T) − x_0|, the sampler run forward from x_T;
+        det_positive (n,): whether det ∂y_{k+1}/∂y_k > 0 at every step (no fold there).
     """
     check_model_schedule(model, sched)
     check_points(x0, "x0", finite=True)
@@ -167,6 +170,9 @@ def flow_log_likelihood(
     n, d = x0.shape
     y = x0
     log_det = torch.zeros(n, dtype=x0.dtype, device=x0.device)
+    # Whether every step's det J > 0 at the point: a round trip shows that a preimage
+    # was found, not that it is the only one; a sign change would show a fold.
+    positive = torch.ones(n, dtype=torch.bool, device=x0.device)
     worst = torch.zeros(n, dtype=x0.dtype, device=x0.device)
     for t, s in reversed(list(zip(grid, grid[1:]))):
         a_t, sig_t = _coef(sched, t, y)
@@ -177,7 +183,9 @@ def flow_log_likelihood(
         x, J, res = invert_step(
             step_map(model, sched, rule, t, s), y, guess, iters, tol
         )
-        log_det = log_det + torch.linalg.slogdet(J).logabsdet
+        sign, logabsdet = torch.linalg.slogdet(J)
+        log_det = log_det + logabsdet
+        positive = positive & (sign > 0)
         worst = torch.maximum(worst, res)
         y = x
     log_pT = -0.5 * (y**2).sum(1) - 0.5 * d * math.log(2 * math.pi)
@@ -187,4 +195,5 @@ def flow_log_likelihood(
         "x_T": y,
         "residual": worst,
         "round_trip": (back - x0).norm(dim=1),
+        "det_positive": positive,
     }

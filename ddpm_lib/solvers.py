@@ -44,7 +44,8 @@ from .schedules import _integrated_rate, check_schedule
 SPACINGS = ("uniform", "quadratic", "logsnr", "edm")
 #: The step rules of :func:`sample`.
 RULES = ("ddim", "heun", "dpmpp2m")
-#: EDM's exponent (their ζ) for the spacing of the noise levels (Karras et al. 2022, eq. 5).
+#: EDM's exponent for the spacing of the noise levels (Karras et al. 2022, eq. 5; their ρ,
+#: while their noise level σ is our ζ).
 EDM_RHO = 7.0
 
 
@@ -181,10 +182,10 @@ def time_grid(sched, steps: int, spacing: str = "uniform") -> list[int]:
         target = log_snr[-1] + u * (log_snr[0] - log_snr[-1])
     else:
         r_hi, r_lo = (-0.5 * log_snr[-1]).exp(), (-0.5 * log_snr[0]).exp()
-        rho = r_hi ** (1 / EDM_RHO) + u * (
+        root = r_hi ** (1 / EDM_RHO) + u * (
             r_lo ** (1 / EDM_RHO) - r_hi ** (1 / EDM_RHO)
-        )
-        target = -2 * (rho**EDM_RHO).log()
+        )  # ζ^{1/7}, evenly spaced
+        target = -2 * (root**EDM_RHO).log()
     t = (log_snr[None, :] - target[:, None]).abs().argmin(1) + 1  # nearest step
     t = t.tolist() + [0]
     for k in range(steps - 1, 0, -1):  # strictly decreasing, from the end
@@ -200,7 +201,12 @@ def time_grid(sched, steps: int, spacing: str = "uniform") -> list[int]:
 
 
 def ddim_sigma2(sched, t: int, s: int, eta: float) -> torch.Tensor:
-    """σ_t²(η) = η² (1−ᾱ_s)/(1−ᾱ_t) (1 − ᾱ_t/ᾱ_s) of the step t → s < t.   (eq. 7.3; Song et al. 2021, eq. 16)"""
+    """σ_t²(η) = η² (1−ᾱ_s)/(1−ᾱ_t) (1 − ᾱ_t/ᾱ_s) of the step t → s < t.   (eq. 7.3; Song et al. 2021, eq. 16)
+
+    η must lie in [0, 1]: then σ_t² ≤ 1 − ᾱ_s, which the family of eq. 7.2 needs to keep
+    the marginals q(x_s | x_0); η > 1 is refused rather than silently leaving the family.
+    """
+    eta = check_real(eta, "eta", 0.0, 1.0)
     ab_t, ab_s = sched.alpha_bar[t], sched.alpha_bar[s]
     return eta**2 * (1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)
 

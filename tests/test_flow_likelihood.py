@@ -61,6 +61,7 @@ def test_ddim_density_is_the_closed_form_on_gaussian_data(
     exact = -0.5 * (z**2).sum(1) - math.log(2 * math.pi) - 2 * math.log(abs(A))
     assert np.allclose(out["log_prob"].numpy(), exact, atol=1e-8)
     assert out["residual"].max() < 1e-8 and out["round_trip"].max() < 1e-8
+    assert out["det_positive"].all()  # each step scales by a positive factor
 
 
 def test_heun_density_tends_to_the_exact_flows(gaussian_eps):
@@ -134,7 +135,25 @@ def test_round_trip_with_the_ideal_denoiser_at_ten_steps():
     x0 = sample_data("moons", 100, seed=4).double()
     out = flow_log_likelihood(mixture_eps(law, sched), sched, x0, time_grid(sched, 10))
     assert out["residual"].max() < 1e-8 and out["round_trip"].max() < 1e-7
-    assert torch.isfinite(out["log_prob"]).all()
+    assert torch.isfinite(out["log_prob"]).all() and out["det_positive"].all()
+
+
+def test_det_positive_reports_a_fold():
+    """A model whose step reflects x (det J < 0) is reported, not hidden by |det J|."""
+    sched = Schedule.named("sigmoid", 20)
+
+    def flip(x, t):
+        # ε_1 = 3 x_1/σ̄, ε_2 = 0: the DDIM step x_0 = (x − σ̄ ε)/√ᾱ reverses x_1 only
+        return (
+            torch.stack([3.0 * x[:, 0], 0 * x[:, 1]], 1)
+            / (1 - sched.alpha_bar[t[0]]).sqrt()
+        )
+
+    x0 = torch.randn(
+        5, 2, generator=torch.Generator().manual_seed(5), dtype=torch.float64
+    )
+    out = flow_log_likelihood(flip, sched, x0, [20, 0])
+    assert out["round_trip"].max() < 1e-8 and not out["det_positive"].any()
 
 
 def test_flow_log_likelihood_checks_its_arguments(gaussian_eps):

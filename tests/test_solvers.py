@@ -3,8 +3,8 @@
 References are independent of the code under test: the rates b(s) typed from notation.md,
 the posterior of chapter 4 (ddpm_lib.reverse), the DDIM sampler of ddpm_lib.sampling, and,
 for Gaussian data x_0 ~ N(m, δ² I), the exact solution of the probability-flow ODE: with
-x̄ = x/√ᾱ and ρ = √((1−ᾱ)/ᾱ) the ODE is dx̄/dρ = ρ (x̄ − m)/(δ² + ρ²), so x̄ − m grows
-like √(δ² + ρ²), and x_0 = m + δ (x_T/√ᾱ_T − m)/√(δ² + ρ_T²).
+x̄ = x/√ᾱ and ζ = √((1−ᾱ)/ᾱ) the ODE is dx̄/dζ = ζ (x̄ − m)/(δ² + ζ²), so x̄ − m grows
+like √(δ² + ζ²), and x_0 = m + δ (x_T/√ᾱ_T − m)/√(δ² + ζ_T²).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from ddpm_lib.reverse import mean_from_eps
 from ddpm_lib.solvers import (
     SPACINGS,
     ddim_mean_variance,
+    ddim_sigma2,
     forward_sde,
     noise_rate,
     pf_ode_drift,
@@ -131,6 +132,18 @@ def test_ddim_eta_one_is_the_posterior_of_chapter_4():
         assert torch.allclose(mean, mean_from_eps(x, t, eps, sched), atol=1e-12)
 
 
+def test_ddim_refuses_eta_outside_zero_one():
+    """η > 1 would make σ² > 1 − ᾱ_u and leave the family that keeps the marginals."""
+    sched = Schedule.named("sigmoid", 50)
+    x = torch.zeros(3, 2, dtype=torch.float64)
+    for eta in (-0.1, 1.5, math.inf):
+        with pytest.raises(ValueError, match="eta"):
+            ddim_sigma2(sched, 20, 10, eta)
+        with pytest.raises(ValueError, match="eta"):
+            ddim_mean_variance(x, 20, 10, x, sched, eta)
+    assert ddim_sigma2(sched, 20, 0, 1.0) <= 1 + 1e-12  # σ² ≤ 1 − ᾱ_0 = 1 at η = 1
+
+
 def test_ddim_rule_is_ddim_sample(gaussian_eps):
     sched = Schedule.named("sigmoid", 100)
     model = gaussian_eps(sched, M, DELTA)
@@ -145,21 +158,26 @@ def test_ddim_rule_is_ddim_sample(gaussian_eps):
 
 def exact_flow(sched, x_T, t=0):
     """The exact probability-flow map of N(m, δ²) data from x_T to step t (module docstring)."""
-    rho2 = lambda ab: (1 - ab) / ab
+    zeta2 = lambda ab: (1 - ab) / ab
     ab_T, ab_t = sched.alpha_bar[-1], sched.alpha_bar[t]
-    scale = ((DELTA**2 + rho2(ab_t)) / (DELTA**2 + rho2(ab_T))).sqrt()
+    scale = ((DELTA**2 + zeta2(ab_t)) / (DELTA**2 + zeta2(ab_T))).sqrt()
     return ab_t.sqrt() * (M + scale * (x_T / ab_T.sqrt() - M))
 
 
 @pytest.mark.parametrize(
     "rule, spacing, order",
-    [("ddim", "uniform", 1), ("heun", "edm", 2), ("dpmpp2m", "logsnr", 2)],
+    [
+        ("ddim", "uniform", 1),
+        ("heun", "edm", 2),
+        ("dpmpp2m", "logsnr", 2),
+        ("dpmpp2m", "uniform", 1),
+    ],
 )
 def test_convergence_order_on_gaussian_data(gaussian_eps, rule, spacing, order):
     """The error at the last step before t = 0 halves (order 1) or quarters (order 2).
 
     The step to t = 0 itself is first order for every rule (no network at t = 0). On a
-    grid uniform in t, near s = 0 the log-SNR and ρ change by O(1) between t_1 and t_2
+    grid uniform in t, near s = 0 the log-SNR and ζ change by O(1) between t_1 and t_2
     however small the steps, which makes DPM-Solver++(2M) first order there; on its own
     grid, uniform in log SNR, it is second order, and so is Heun on EDM's grid.
     """
