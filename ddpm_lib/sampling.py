@@ -115,12 +115,12 @@ def ddim_sample(
         x_s = √ᾱ_s x̂_0 + √(1−ᾱ_s−σ²) ε̂ + σ z
 
     η = 0 is deterministic given x_T; η = 1 with steps = T is ancestral DDPM with σ_t² = β̃_t.
-    η must be finite and ≥ 0; η > 1 is accepted but leaves the family of eq. 12: once σ²
-    exceeds 1−ᾱ_s the direction term is clamped to zero (rather than taking the root of a
-    negative number). Returns and ``x_T`` as in :func:`ddpm_sample` (the trajectory has steps + 1 entries).
+    0 ≤ η ≤ 1: beyond 1, σ² could exceed 1−ᾱ_s and the step would leave the family with the
+    marginals q(x_s | x_0) (chapter 7), so η > 1 is refused. Returns and ``x_T`` as in
+    :func:`ddpm_sample` (the trajectory has steps + 1 entries).
     """
     check_model_schedule(model, sched)
-    eta = check_real(eta, "eta", lo=0.0)
+    eta = check_real(eta, "eta", lo=0.0, hi=1.0)
     taus = ddim_timesteps(sched, steps)
     x = _start(model, n, d, generator, x_T)
     traj = [x]

@@ -97,7 +97,7 @@ def _linear_eps(x, t):
 @given(
     name=names,
     T=st.integers(2, 40),
-    eta=st.floats(0, 5),
+    eta=st.floats(0, 1),
     variance=st.sampled_from(VARIANCES[:2]),
     data=st.data(),
 )
