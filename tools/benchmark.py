@@ -2,7 +2,7 @@
 """Train on every toy data set with the book's settings and report one table (issue: chapter 6).
 
     python tools/benchmark.py            # the full benchmark
-    python tools/benchmark.py --quick    # a smoke run, well under a minute
+    python tools/benchmark.py --quick    # a smoke run with tiny settings (about a minute)
 
 For each data set it reports: training steps, wall seconds and the torch thread count;
 C2ST, histogram JS and sliced W1, each the mean over several draws of samples against
@@ -214,7 +214,7 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run with tiny settings (under a minute)",
+        help="a smoke run with tiny settings (about a minute)",
     )
     parser.add_argument(
         "--out",
