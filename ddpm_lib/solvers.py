@@ -38,6 +38,7 @@ from ._checks import (
 )
 from .models import check_model_schedule
 from .reverse import split_output
+from .sampling import ddim_timesteps
 from .schedules import _integrated_rate, check_schedule
 
 #: The spacings of :func:`time_grid`.
@@ -152,22 +153,14 @@ def time_grid(sched, steps: int, spacing: str = "uniform") -> list[int]:
     (in log SNR); where rounding would repeat a step, the steps are pushed apart.
     """
     check_schedule(sched)
-    if (
-        not isinstance(steps, int)
-        or isinstance(steps, bool)
-        or not 1 <= steps <= sched.T
-    ):
-        raise ValueError(
-            f"steps must be an integer from 1 to T = {sched.T}, got {steps!r}"
-        )
+    uniform = ddim_timesteps(sched, steps) + [0]  # (also checks steps)
     if spacing not in SPACINGS:
         raise ValueError(
             f"spacing must be one of {', '.join(SPACINGS)}, got {spacing!r}"
         )
     T = sched.T
     if spacing == "uniform" or steps == 1:
-        taus = torch.linspace(T, 0, steps + 1, dtype=torch.float64).round().long()
-        return taus.tolist()
+        return uniform
     if spacing == "quadratic":
         u = torch.linspace(1, 0, steps + 1, dtype=torch.float64)
         t = (T * u**2).round().long().tolist()
