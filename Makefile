@@ -24,6 +24,10 @@ export OPENBLAS_NUM_THREADS=1
 export DDPM_PROGRESS=0
 # The same for the chapters' own tqdm loops (tqdm reads TQDM_* defaults from the environment).
 export TQDM_DISABLE=1
+# Finished training runs are kept here and loaded when a run with exactly the same inputs
+# comes again (ddpm_lib/train_cache.py): chapters 6 and 7 train the same networks, and the
+# book build repeats the runs of the test run's notebooks. `make clean` empties it.
+export DDPM_TRAIN_CACHE ?= $(CURDIR)/_build/train-cache
 
 .PHONY: setup book test lint unit browser-test benchmark-quick clean
 

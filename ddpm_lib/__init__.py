@@ -17,6 +17,7 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.bound`      the variational bound term by term (chapter 5)
 - :mod:`ddpm_lib.importance` L_vlb with importance-sampled steps (chapter 5)
 - :mod:`ddpm_lib.train`      the training loop with EMA; it trains a copy and stops on a non-finite loss
+- :mod:`ddpm_lib.train_cache` finished training runs kept on disk when DDPM_TRAIN_CACHE is set
 - :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
 - :mod:`ddpm_lib.plotting`   the book's figure style
 - :mod:`ddpm_lib.frames`     kernel-free frame players for the static book (chapters 1, 2, 4)

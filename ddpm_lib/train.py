@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from . import train_cache
 from ._checks import (
     check_count,
     check_points,
@@ -168,6 +169,7 @@ def train(
     progress: bool = True,
     desc: str = "training",
     snapshot_at=(),
+    cache: bool = True,
 ) -> TrainResult:
     """Train a copy of ``model`` by Adam on ``loss_fn`` over mini-batches of ``data`` (n, d).
 
@@ -181,6 +183,9 @@ def train(
     ``snapshot_at``: steps (1 … steps) after which a copy of the EMA model is kept in
     the result's ``snapshots``; copying is not counted in the times.
     ``progress``: show a progress bar (unless ``DDPM_PROGRESS=0``, see :mod:`ddpm_lib._checks`).
+    ``cache``: when the environment variable ``DDPM_TRAIN_CACHE`` names a folder, a run
+    with exactly the same inputs that finished before is loaded from it instead of
+    repeated (:mod:`ddpm_lib.train_cache`); False always trains (e.g. to time training).
 
     Raises :class:`TrainingDiverged` at the first non-finite loss or weight.
     """
@@ -197,6 +202,62 @@ def train(
         threads,
         snapshot_at,
     )
+    if not isinstance(cache, bool):
+        raise TypeError(f"cache must be True or False, got {cache!r}")
+    key = None
+    if (
+        cache
+        and train_cache.cache_dir()
+        and train_cache.cacheable(model, data, loss_fn)
+    ):
+        settings = dict(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            ema_decay=ema_decay,
+            seed=seed,
+            threads=threads,
+        )
+        key = train_cache.run_key(model, data, sched, settings, loss_fn)
+        stored = train_cache.load(key, model, sched, keep)
+        if stored is not None:
+            return _result(*stored)
+    result = _train(
+        model,
+        data,
+        sched,
+        steps,
+        batch_size,
+        lr,
+        ema_decay,
+        seed,
+        loss_fn,
+        threads,
+        progress,
+        desc,
+        keep,
+    )
+    if key is not None:
+        train_cache.store(key, result)
+    return result
+
+
+def _train(
+    model,
+    data,
+    sched,
+    steps,
+    batch_size,
+    lr,
+    ema_decay,
+    seed,
+    loss_fn,
+    threads,
+    progress,
+    desc,
+    keep,
+) -> TrainResult:
+    """The loop of :func:`train`, on checked arguments (``keep``: the snapshot steps)."""
     device, dtype = model_place(model)
     gen = torch.Generator().manual_seed(seed)
     model = copy.deepcopy(model)

@@ -41,6 +41,15 @@ os.environ.setdefault(
 Z = 5.0
 
 
+@pytest.fixture(autouse=True)
+def _no_train_cache(monkeypatch):
+    """Every test trains for real: the cache of finished runs (ddpm_lib.train_cache), which
+    ``make test`` turns on for the chapters, would let a second identical run in a test
+    (e.g. a reproducibility check) be loaded instead of repeated. tests/test_train_cache.py
+    turns it on where it is the subject."""
+    monkeypatch.delenv("DDPM_TRAIN_CACHE", raising=False)
+
+
 def pytest_report_header(config):
     """Show which ddpm_lib is under test (useful when a scratch copy is put first on PYTHONPATH)."""
     import ddpm_lib
