@@ -10,7 +10,8 @@ run's result is a function of:
   weights, dtype and device;
 - the settings of :func:`ddpm_lib.train.train` (steps, batch, learning rate, EMA decay,
   seed, threads) and the loss function;
-- the code that runs: every source file of ``ddpm_lib``, and the torch version.
+- the code that runs: every source file at the top of ``ddpm_lib`` (the package
+  :mod:`ddpm_lib.exercises` is not part of training), and the torch version.
 
 The cache key is the SHA-256 of all of these, so a change to any of them (a library
 edit included) trains anew. It is **off** unless the environment variable
@@ -63,7 +64,7 @@ def _tensor_bytes(t: torch.Tensor) -> bytes:
 
 @lru_cache(maxsize=1)
 def _code_digest() -> str:
-    """SHA-256 of every source file of ddpm_lib (sorted by name) and the torch version."""
+    """SHA-256 of every source file at the top of ddpm_lib (sorted by name) and the torch version."""
     h = hashlib.sha256(torch.__version__.encode())
     for path in sorted(Path(__file__).parent.glob("*.py")):
         h.update(path.name.encode() + b"\0" + path.read_bytes())

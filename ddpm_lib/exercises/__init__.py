@@ -1,0 +1,125 @@
+"""Exercises that check themselves (every chapter's exercises; the student edition, ``make student``).
+
+After an exercise, one line says whether an answer is right and, if not, why::
+
+    dl.exercises.check("ex-ch2-snr1", first_step_snr_below_1)
+
+It returns a :class:`Verdict` (true when right) that shows as one line in a notebook:
+right, or not yet with what was wrong and a hint on the usual mistakes (α for ᾱ, a
+missing square root, the sign of the score). It never shows the solution. The label is
+the exercise's ``:label:`` in the chapter.
+
+Each chapter's checks are in a module of this package (``ch1``, ``ch2``, …), registered
+with :func:`exercise`. A check compares the answer with an independent reference (a
+closed form, the ideal denoiser, Monte Carlo with its own standard error), never with
+the chapter's solution code, and recognises the usual wrong answers by computing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+
+#: label → check function (answers...) → Verdict; filled by the chapter modules.
+CHECKS: dict[str, Callable[..., Verdict]] = {}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`check`: ``ok`` (also its truth value) and a message."""
+
+    label: str
+    ok: bool
+    message: str
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        mark = "✓ right" if self.ok else "✗ not yet"
+        return f"{mark} ({self.label}): {self.message}"
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def right(message: str = "matches the reference.") -> tuple[bool, str]:
+    """What a check returns for a right answer."""
+    return True, message
+
+
+def wrong(message: str) -> tuple[bool, str]:
+    """What a check returns for a wrong answer: say what is off and give a hint, never the solution."""
+    return False, message
+
+
+def exercise(label: str):
+    """Register the decorated function as the check of exercise ``label``.
+
+    The function takes the student's answer(s) and returns :func:`right` or :func:`wrong`.
+    """
+
+    def register(fn):
+        if label in CHECKS:
+            raise ValueError(f"exercise {label!r} has two checks")
+        CHECKS[label] = fn
+        return fn
+
+    return register
+
+
+def check(label: str, *answers) -> Verdict:
+    """Check the answer(s) to exercise ``label`` (its ``:label:`` in the chapter).
+
+    Returns a :class:`Verdict`, true when the answer is right. An answer still ``...``
+    (the student edition's placeholder) is not yet an answer; an answer that raises when
+    the check calls it is wrong, with the error in the message.
+    """
+    if label not in CHECKS:
+        known = ", ".join(sorted(CHECKS))
+        raise ValueError(f"no exercise labelled {label!r}; the exercises are: {known}")
+    if any(a is Ellipsis for a in answers):
+        return Verdict(label, False, "replace the `...` with your answer first.")
+    try:
+        ok, message = CHECKS[label](*answers)
+    except Exception as err:  # the student's code failed inside the check
+        ok, message = False, f"calling your answer raised {type(err).__name__}: {err}"
+    return Verdict(label, bool(ok), message)
+
+
+def as_float(x) -> float:
+    """A Python float from a number, a 0-d tensor or a 1-element array; TypeError otherwise."""
+    if isinstance(x, torch.Tensor):
+        if x.numel() != 1:
+            raise TypeError(
+                f"expected one number, got a tensor of shape {tuple(x.shape)}"
+            )
+        return float(x.item())
+    return float(x)
+
+
+def close(a, b, rtol: float = 1e-6, atol: float = 0.0) -> bool:
+    """|a − b| ≤ atol + rtol·|b| elementwise (numbers or tensors of the same shape), all finite."""
+    a = torch.as_tensor(a, dtype=torch.float64)
+    b = torch.as_tensor(b, dtype=torch.float64)
+    if a.shape != b.shape:
+        return False
+    return bool(
+        torch.isfinite(a).all() and ((a - b).abs() <= atol + rtol * b.abs()).all()
+    )
+
+
+def first_mistake(answer, mistakes: dict, rtol: float = 1e-6, atol: float = 0.0):
+    """The hint of the first known wrong answer that ``answer`` matches, or None.
+
+    ``mistakes``: hint → the value that mistake gives (computed by the check).
+    """
+    for hint, value in mistakes.items():
+        if close(answer, value, rtol, atol):
+            return hint
+    return None
+
+
+from . import ch1, ch2, ch3, ch4, ch5, ch6, ch7  # noqa: E402,F401  (register the checks)

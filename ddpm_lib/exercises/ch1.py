@@ -1,0 +1,1 @@
+"""The checks of chapter 1's exercises (see :mod:`ddpm_lib.exercises`)."""
