@@ -222,6 +222,9 @@ def train(
         stored = train_cache.load(key, model, sched, keep)
         if stored is not None:
             return _result(*stored)
+    # A run that goes into the cache also keeps the EMA weights every SNAPSHOT_EVERY
+    # steps, so that a later identical run that asks for snapshots there is served too.
+    record = keep if key is None else keep | train_cache.regular_steps(steps)
     result = _train(
         model,
         data,
@@ -235,10 +238,11 @@ def train(
         threads,
         progress,
         desc,
-        keep,
+        record,
     )
     if key is not None:
         train_cache.store(key, result)
+        result.snapshots = [s for s in result.snapshots if s[0] in keep]
     return result
 
 

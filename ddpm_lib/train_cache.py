@@ -23,7 +23,8 @@ written in a notebook may read variables that its source code does not show.
 A stored run holds the raw and EMA weights, the losses, the snapshots, and the wall time
 of the run that trained it (``seconds`` is that run's, not the time to load it). The
 snapshot steps are not part of the key (they do not change the weights): a stored run
-serves any request for a subset of its snapshots; asking for others trains anew.
+keeps the EMA weights every ``SNAPSHOT_EVERY`` steps besides those asked for, and serves
+any request for a subset of its snapshots; asking for others trains anew.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ import torch
 
 #: The environment variable that names the cache folder (unset: no cache).
 ENV = "DDPM_TRAIN_CACHE"
+#: A stored run keeps the EMA weights after every multiple of this many steps.
+SNAPSHOT_EVERY = 500
 _FORMAT = "ddpm_lib.train_cache/1"
 
 
@@ -54,6 +57,11 @@ def cacheable(model, data, loss_fn) -> bool:
         return False
     tensors = [data, *model.parameters(), *model.buffers()]
     return all(t.device.type != "meta" for t in tensors)
+
+
+def regular_steps(steps: int) -> set[int]:
+    """The steps SNAPSHOT_EVERY, 2·SNAPSHOT_EVERY, … ≤ ``steps`` at which a stored run keeps the EMA weights."""
+    return set(range(SNAPSHOT_EVERY, steps + 1, SNAPSHOT_EVERY))
 
 
 def _tensor_bytes(t: torch.Tensor) -> bytes:

@@ -63,11 +63,30 @@ def test_a_loaded_run_is_the_trained_run(cache):
     assert not _same_weights(again.model, init)  # it did train
 
 
-def test_missing_snapshots_train_anew(cache):
+def test_missing_snapshots_train_anew(cache, monkeypatch):
+    monkeypatch.setattr(train_cache, "SNAPSHOT_EVERY", 4)
     init = _model()
     first = train(copy.deepcopy(init), DATA, SCHED, **ARGS)
     again = train(copy.deepcopy(init), DATA, SCHED, snapshot_at=(6,), **ARGS)
     assert again.seconds != first.seconds and [s for s, _, _ in again.snapshots] == [6]
+
+
+def test_a_stored_run_keeps_regular_snapshots(cache, monkeypatch):
+    """A run stored without snapshots still serves a later request for snapshots at
+    multiples of SNAPSHOT_EVERY, and they are the trained run's."""
+    monkeypatch.setattr(train_cache, "SNAPSHOT_EVERY", 4)
+    init = _model()
+    first = train(copy.deepcopy(init), DATA, SCHED, **ARGS)
+    assert first.snapshots == []  # only what was asked for is returned
+    again = train(copy.deepcopy(init), DATA, SCHED, snapshot_at=(8, 4), **ARGS)
+    fresh = train(
+        copy.deepcopy(init), DATA, SCHED, snapshot_at=(4, 8), cache=False, **ARGS
+    )
+    assert again.seconds == first.seconds  # loaded
+    assert [s for s, _, _ in again.snapshots] == [4, 8]
+    for (_, _, a), (_, _, b) in zip(again.snapshots, fresh.snapshots):
+        assert _same_weights(a, b)
+    assert not _same_weights(again.snapshots[0][2], again.snapshots[1][2])
 
 
 CHANGES = {
