@@ -1,5 +1,6 @@
 # Two entry points, both starting from a fresh clone:
-#   make book   set up .venv, build the book into _build/html (executing every notebook)
+#   make book   set up .venv, build the book into _build/html (executing every notebook,
+#               two at a time)
 #   make test   set up .venv, check formatting (ruff), run the unit tests and every notebook
 #               (nbval), build the book, open every page in Chromium (tests/test_browser.py),
 #               then run the benchmark's smoke test
@@ -9,7 +10,6 @@
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-JB     := $(VENV)/bin/jupyter-book
 RUFF   := $(VENV)/bin/ruff
 LINTED := ddpm_lib tests tools notebooks
 
@@ -41,8 +41,10 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PY) -m ipykernel install --sys-prefix --name python3 >/dev/null
 	touch $@
 
+# `jupyter-book build . -W -n --keep-going`, with two chapters executing at a time
+# (tools/build_book.py says how).
 book: setup
-	$(JB) build . -W -n --keep-going
+	$(PY) tools/build_book.py . -W -n --keep-going
 	$(PY) tools/check_offline.py _build/html
 
 # Code style: 88 columns, ruff's formatting, no lint errors (settings in pyproject.toml).

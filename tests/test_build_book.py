@@ -1,0 +1,78 @@
+"""tools/build_book.py: the book build with chapters executed in parallel processes."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from sphinx.application import Sphinx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def build_book(monkeypatch):
+    # the script patches Sphinx.is_parallel_allowed and sphinx.builders.make_chunks;
+    # undo both after the test
+    import sphinx.builders
+
+    monkeypatch.setattr(Sphinx, "is_parallel_allowed", Sphinx.is_parallel_allowed)
+    monkeypatch.setattr(sphinx.builders, "make_chunks", sphinx.builders.make_chunks)
+    spec = importlib.util.spec_from_file_location(
+        "build_book", ROOT / "tools" / "build_book.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _app(**declared):
+    extensions = {
+        name: SimpleNamespace(name=name, parallel_read_safe=v, parallel_write_safe=True)
+        for name, v in declared.items()
+    }
+    return SimpleNamespace(extensions=extensions)
+
+
+def test_only_the_listed_extensions_are_declared_safe(build_book):
+    build_book.declare_safe()
+    listed = {name: None for name in build_book.UNDECLARED_BUT_SAFE}
+    assert Sphinx.is_parallel_allowed(_app(myst_nb=True, **listed), "read")
+    # an extension that is not listed and declares nothing still forces a serial read,
+    assert not Sphinx.is_parallel_allowed(_app(other=None, **listed), "read")
+    # and one that declares itself unsafe is not overruled, listed or not
+    unsafe = dict(listed, sphinx_multitoc_numbering=False)
+    assert not Sphinx.is_parallel_allowed(_app(**unsafe), "read")
+
+
+def test_the_build_gets_the_jobs(build_book, monkeypatch, tmp_path):
+    """`jupyter-book build` runs as usual, with Sphinx's parallel jobs set."""
+    import jupyter_book.sphinx
+
+    calls = []
+    monkeypatch.setattr(
+        jupyter_book.sphinx, "build_sphinx", lambda *a, **k: calls.append(k) or 0
+    )
+    (tmp_path / "_config.yml").write_text("title: t\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: intro\n")
+    (tmp_path / "intro.md").write_text("# Intro\n")
+    assert build_book.main(["--jobs", "2", str(tmp_path), "-W"]) == 0
+    assert len(calls) == 1
+    assert calls[0]["jobs"] == 2 and calls[0]["warningiserror"] is True
+
+
+def test_pages_are_handed_out_one_at_a_time(build_book, monkeypatch):
+    import sphinx.builders
+
+    pages = [f"page{i}" for i in range(13)]
+    assert len(sphinx.builders.make_chunks(pages, 2)) == 3  # Sphinx's own batches
+    build_book.one_page_per_task()
+    assert sphinx.builders.make_chunks(pages, 2) == [[p] for p in pages]
+
+
+def test_jobs_must_be_positive(build_book, capsys):
+    with pytest.raises(SystemExit):
+        build_book.main(["--jobs", "0", "."])
+    assert "--jobs must be at least 1" in capsys.readouterr().err

@@ -1,0 +1,95 @@
+"""Build the book with `jupyter-book build`, reading (and so executing) the chapters in parallel.
+
+Usage: python tools/build_book.py [--jobs N] [jupyter-book build options] PATH
+
+Executing the notebooks is nearly all of a build, and each chapter's kernel runs on one
+thread (the chapters set it), so on a machine with two cores two chapters can run at
+once. Jupyter Book 1's command line has no option for Sphinx's parallel build, but the
+function it calls, ``jupyter_book.sphinx.build_sphinx``, takes ``jobs``; this script runs
+the same command with ``jobs`` set. ``--jobs`` defaults to the number of CPUs this
+process may use (at most 2: a third chapter would only wait for a core).
+Sphinx would split the pages into a few batches in the order of their names, one batch
+per process; as the chapters' run times differ a lot (chapter 6 takes several times as
+long as chapter 4), this script makes every page a batch of its own, so a process takes
+the next page as soon as it is free. myst-nb, which executes the notebooks, declares itself
+safe for that; two extensions that Jupyter Book loads do not say either way, so Sphinx
+would read serially (with a warning, an error under -W). They are safe for the reason
+given in ``UNDECLARED_BUT_SAFE``, and this script says so for them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+
+#: Extensions loaded by Jupyter Book that do not declare ``parallel_read_safe``, and why
+#: reading pages in several processes cannot change what they do (sphinx-multitoc-numbering
+#: 0.1.3, sphinx-jupyterbook-latex 1.0.0).
+UNDECLARED_BUT_SAFE = {
+    # numbers the chapters across the tables of contents once every page has been read
+    # and merged, in the main process; it keeps no state while pages are read
+    "sphinx_multitoc_numbering": "acts after reading, in the main process",
+    # its transforms act only when the LaTeX builder runs
+    "sphinx_jupyterbook_latex": "acts only in LaTeX builds",
+}
+
+
+def declare_safe() -> None:
+    """Mark the extensions of ``UNDECLARED_BUT_SAFE`` as safe for parallel reading when
+    Sphinx asks (only if they still declare nothing)."""
+    from sphinx.application import Sphinx
+
+    asks = Sphinx.is_parallel_allowed
+
+    def is_parallel_allowed(app, typ):
+        for name in UNDECLARED_BUT_SAFE:
+            ext = app.extensions.get(name)
+            if ext is not None and ext.parallel_read_safe is None:
+                ext.parallel_read_safe = True
+        return asks(app, typ)
+
+    Sphinx.is_parallel_allowed = is_parallel_allowed
+
+
+def one_page_per_task() -> None:
+    """Make Sphinx hand out the pages one at a time to its processes (reading and writing)."""
+    import sphinx.builders
+
+    sphinx.builders.make_chunks = lambda pages, nproc, maxbatch=10: [[p] for p in pages]
+
+
+def default_jobs() -> int:
+    return max(1, min(2, len(os.sched_getaffinity(0))))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=default_jobs(),
+        help="processes that read and execute pages at once (default: %(default)s)",
+    )
+    args, rest = parser.parse_known_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
+
+    import jupyter_book.sphinx as jb_sphinx
+    from jupyter_book.cli.main import main as jb_cli
+
+    declare_safe()
+    one_page_per_task()
+    # `jupyter-book build` imports build_sphinx from this module when it runs
+    jb_sphinx.build_sphinx = functools.partial(jb_sphinx.build_sphinx, jobs=args.jobs)
+    print(f"building with {args.jobs} parallel job(s)", flush=True)
+    try:
+        jb_cli(["build", *rest], standalone_mode=False)
+    except SystemExit as stop:  # click's exit with the build's status
+        return int(stop.code or 0)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
