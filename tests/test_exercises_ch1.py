@@ -99,7 +99,7 @@ def _kl(ab, x0):
                 if x0.shape[1] == 2
                 else prior_term(x0, s)
             ),
-            "squared length",
+            "square all",
         ),
         (
             lambda x0, s: (

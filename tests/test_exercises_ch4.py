@@ -82,7 +82,7 @@ def _bayes(delta_sq, ab):
     [
         (lambda d2, t, s: s.posterior_variance[t], "β̃_t"),
         (lambda d2, t, s: 1 - s.alpha_bar[t], "noise variance"),
-        (lambda d2, t, s: 1 / (1 / d2 + 1 / (1 - s.alpha_bar[t])), "scaled"),
+        (lambda d2, t, s: 1 / (1 / d2 + 1 / (1 - s.alpha_bar[t])), "scaling"),
         (lambda d2, t, s: d2 + (1 - s.alpha_bar[t]) / s.alpha_bar[t], "Precisions"),
         (lambda d2, t, s: x0_posterior_variance(d2, t, s).sqrt(), "standard dev"),
         (lambda d2, t, s: _bayes(d2, s.alphas[t]), "α_t"),

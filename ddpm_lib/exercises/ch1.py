@@ -189,8 +189,8 @@ def prior_term(answer):
                 return 0.5 * (a * s2 - dim * a - dim * math.log(1 - a))
 
             mistakes = {
-                "The mean of q(x_T | x_0) is √ᾱ_T x_0, so its squared length is "
-                "ᾱ_T ‖x_0‖², not √ᾱ_T ‖x_0‖².": 0.5
+                "The mean of q(x_T | x_0) is √ᾱ_T x_0: square all of it, the "
+                "factor √ᾱ_T included.": 0.5
                 * (math.sqrt(ab) * sq - d * ab - d * math.log(1 - ab)),
                 "Each of the d coordinates contributes −ᾱ_T − log(1 − ᾱ_T): "
                 "multiply those terms by d.": 0.5 * (m2 - ab - math.log(1 - ab)),

@@ -40,8 +40,8 @@ def ar1_stationary(variance, correlation):
                 ),
                 "That is the first-order expansion in h; solve the fixed-point "
                 "equation exactly.": s2 * (1 + h / (4 * s2)),
-                "The drift is (h/2) times the score −x/δ², so φ = 1 − h/(2δ²); "
-                "you dropped the ½.": h / (1 - (1 - h / s2) ** 2),
+                "The drift is (h/2) times the score −x/δ²: you dropped the ½.": h
+                / (1 - (1 - h / s2) ** 2),
                 "The noise √h z_j adds variance h, not √h.": (
                     math.sqrt(h) / (1 - phi**2)
                 ),

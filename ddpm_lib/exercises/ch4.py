@@ -121,9 +121,8 @@ def x0_posterior_variance(answer):
                     * float(sched.betas[t]),
                     "That is the noise variance 1 − ᾱ_t alone; the data's own "
                     "spread δ² limits what x_t can tell.": 1 - a,
-                    "x_t sees x_0 scaled by √ᾱ_t: the observation's precision is "
-                    "ᾱ_t / (1 − ᾱ_t), not 1 / (1 − ᾱ_t).": 1
-                    / (1 / delta_sq + 1 / (1 - a)),
+                    "x_t sees x_0 scaled by √ᾱ_t, and that scaling changes how "
+                    "much x_t tells about x_0.": 1 / (1 / delta_sq + 1 / (1 - a)),
                     "Precisions add, not variances: knowing x_t makes x_0 less "
                     "uncertain, never more.": delta_sq + (1 - a) / a,
                     "That is a standard deviation; the question asks for the "
@@ -192,7 +191,7 @@ def mean_via_x0hat(answer):
             mistakes = {
                 "That is x̂_0 itself; the step goes on to the posterior mean "
                 "μ̃_t(x_t, x̂_0).": x0_hat,
-                "In x̂_0 you used α_t where eq. (4.4) has ᾱ_t: x_t holds the noise "
+                "In x̂_0 you used α_t where ᾱ_t belongs: x_t holds the noise "
                 "of all t steps.": post(
                     (xt - math.sqrt(1 - alpha) * eps) / math.sqrt(alpha)
                 ),
@@ -202,8 +201,8 @@ def mean_via_x0hat(answer):
                 "In x̂_0 the noise is scaled by √(1 − ᾱ_t), not 1 − ᾱ_t.": post(
                     (xt - (1 - a) * eps) / math.sqrt(a)
                 ),
-                "An index off by one in the posterior mean: its x̂_0 term has "
-                "√ᾱ_{t−1}, its x_t term 1 − ᾱ_{t−1}.": post(x0_hat, ab_prev=a),
+                "An index off by one in the posterior mean: where it has ᾱ_{t−1} "
+                "you used ᾱ_t.": post(x0_hat, ab_prev=a),
                 "That is the misprinted mean, with √β_t ε; the bar on ᾱ_t matters.": (
                     xt - math.sqrt(b) * eps
                 )
