@@ -307,6 +307,24 @@ def test_malformed_solutions_are_errors():
     )
 
 
+@pytest.mark.parametrize(
+    "code, needed",
+    [
+        ("x = x + 1", {"x"}),
+        ("for i in range(3):\n    print(i, y)", {"range", "print", "y"}),
+        ("def f(a, b=c):\n    return a + g + h\n\n\nh = 1", {"c", "g"}),
+        ("z = [k * w for k in ks]", {"w", "ks"}),
+        ("with open(p) as fh:\n    q = fh.read()\nprint(q)", {"open", "p", "print"}),
+        ("if c:\n    m = 1\nelse:\n    m = 2\nprint(m)", {"c", "print"}),
+        ("f = lambda u: u + v", {"v"}),
+    ],
+)
+def test_names_a_cell_needs(code, needed):
+    """The names a kept cell reads before binding them: those a solution must not be the
+    only one to define."""
+    assert student.needs(code) == needed
+
+
 # ---------------------------------------------------------------------------------------
 # (b) Every chapter (and the fixture): no solution survives
 # ---------------------------------------------------------------------------------------

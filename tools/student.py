@@ -430,40 +430,98 @@ def bindings(text: str) -> set[str]:
     return names
 
 
+def _loads(node: ast.AST, local: frozenset = frozenset()):
+    """The names an expression or statement reads, without those local to a lambda, a
+    comprehension or a function inside it (a function's body is read when it is called;
+    its free names count too)."""
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+        a = node.args
+        params = a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]
+        inner = set(local) | {p.arg for p in params if p is not None}
+        body = node.body if isinstance(node.body, list) else [node.body]
+        for stmt in body:
+            inner |= _bound_by(stmt) if not isinstance(node, ast.Lambda) else set()
+        for default in a.defaults + [d for d in a.kw_defaults if d is not None]:
+            yield from _loads(default, local)
+        for d in getattr(node, "decorator_list", []):
+            yield from _loads(d, local)
+        for stmt in body:
+            yield from _loads(stmt, frozenset(inner))
+        return
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+        inner = set(local)
+        for gen in node.generators:
+            inner |= {n.id for n in ast.walk(gen.target) if isinstance(n, ast.Name)}
+        for child in ast.iter_child_nodes(node):
+            yield from _loads(child, frozenset(inner))
+        return
+    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
+        if node.id not in local:
+            yield node.id
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from _loads(child, local)
+
+
 def needs(text: str) -> set[str]:
-    """The names a code cell reads from the namespace it runs in: names it loads
-    (anywhere, functions included) before, in the text, any module-level binding of
-    them in the same cell. A superset is fine: it only selects what to check."""
+    """The names a code cell reads from the namespace it runs in: those it loads before
+    binding them itself, in the order the cell runs (branches and loops taken as if each
+    ran). The body of a function the cell defines reads a name from outside when the
+    cell binds it nowhere at top level."""
     tree = _parse(text)
-    first_store: dict[str, tuple[int, int]] = {}
-    for stmt in tree.body:
-        for name in _bound_by(stmt):
-            first_store.setdefault(name, (stmt.lineno, stmt.col_offset))
-    # names bound inside functions, lambdas and comprehensions are local to them
-    local: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            a = node.args
-            for p in a.posonlyargs + a.args + a.kwonlyargs + [a.vararg, a.kwarg]:
-                if p is not None:
-                    local.add(p.arg)
-            for sub in ast.walk(node):
-                if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
-                    local.add(sub.id)
-        elif isinstance(node, ast.comprehension):
-            for sub in ast.walk(node.target):
-                if isinstance(sub, ast.Name):
-                    local.add(sub.id)
-    out = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load):
-            store = first_store.get(node.id)
-            if store is not None and store <= (node.lineno, node.col_offset):
-                continue
-            if store is None and node.id in local:
-                continue
-            out.add(node.id)
+    everywhere = bindings(text)
+    out: set[str] = set()
+
+    def block(stmts, bound: set[str]):
+        for stmt in stmts:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                for n in _loads(stmt):
+                    if n not in bound and (n not in everywhere or n in _heads(stmt)):
+                        out.add(n)
+                bound.add(stmt.name)
+            elif isinstance(stmt, (ast.For, ast.AsyncFor)):
+                out.update(n for n in _loads(stmt.iter) if n not in bound)
+                bound |= {
+                    n.id for n in ast.walk(stmt.target) if isinstance(n, ast.Name)
+                }
+                block(stmt.body + stmt.orelse, bound)
+            elif isinstance(stmt, (ast.With, ast.AsyncWith)):
+                for item in stmt.items:
+                    out.update(n for n in _loads(item.context_expr) if n not in bound)
+                    if item.optional_vars is not None:
+                        bound |= _bound_by(ast.Expr(item.optional_vars))
+                block(stmt.body, bound)
+            elif isinstance(stmt, (ast.If, ast.While)):
+                out.update(n for n in _loads(stmt.test) if n not in bound)
+                block(stmt.body + stmt.orelse, bound)
+            elif isinstance(stmt, ast.Try):
+                block(stmt.body, bound)
+                for handler in stmt.handlers:
+                    if handler.type is not None:
+                        out.update(n for n in _loads(handler.type) if n not in bound)
+                    if handler.name:
+                        bound.add(handler.name)
+                    block(handler.body, bound)
+                block(stmt.orelse + stmt.finalbody, bound)
+            else:
+                # a simple statement reads (its right-hand side, an augmented target)
+                # before it binds
+                out.update(n for n in _loads(stmt) if n not in bound)
+                bound |= _bound_by(stmt)
+
+    block(tree.body, set())
     return out
+
+
+def _heads(stmt) -> set[str]:
+    """The names a def or class statement reads when it runs (decorators, defaults,
+    bases), as opposed to when its function is called."""
+    parts = list(stmt.decorator_list)
+    if isinstance(stmt, ast.ClassDef):
+        parts += stmt.bases + [k.value for k in stmt.keywords]
+    else:
+        parts += stmt.args.defaults + [d for d in stmt.args.kw_defaults if d]
+    return {n for part in parts for n in _loads(part)}
 
 
 # ---------------------------------------------------------------------------------------
