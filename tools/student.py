@@ -723,8 +723,12 @@ def main(argv=None) -> int:
     for report in reports:
         print("\n".join(summary(report)))
     n_err = sum(len(r.errors) for r in reports)
+    try:
+        shown = args.out.resolve().relative_to(Path.cwd())
+    except ValueError:
+        shown = args.out
     print(
-        f"student edition of {len(reports)} notebooks in {args.out}: "
+        f"student edition of {len(reports)} notebooks in {shown}: "
         f"{sum(len(r.exercises) for r in reports)} exercises, "
         f"{sum(1 for r in reports for e in r.exercises if e.names)} with a scaffold "
         f"to check; {n_err} errors"
