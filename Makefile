@@ -5,6 +5,7 @@
 #               (nbval), build the book, open every page in Chromium (tests/test_browser.py),
 #               then run the benchmark's smoke test
 #   make lab    open the chapters in JupyterLab, in a git-ignored working copy (lab/)
+#   make student  write the student edition (_build/student/: exercises without solutions)
 # See README.md.
 
 PYTHON ?= python3
@@ -29,7 +30,7 @@ export TQDM_DISABLE=1
 # book build repeats the runs of the test run's notebooks. `make clean` empties it.
 export DDPM_TRAIN_CACHE ?= $(CURDIR)/_build/train-cache
 
-.PHONY: setup book test lint unit browser-test benchmark-quick clean
+.PHONY: setup book test lint unit student student-test browser-test benchmark-quick clean
 
 setup: $(VENV)/.installed
 
@@ -58,6 +59,17 @@ lint: setup
 unit: setup
 	$(PY) -m pytest -n 2 --dist loadscope --nbval-lax --ignore=tests/test_browser.py
 
+# The student edition: every chapter with each exercise's solution replaced by a scaffold
+# to fill in (tools/student.py; see README.md).
+student: setup
+	$(PY) tools/student.py
+
+# The student edition runs top to bottom under nbval; the scaffold cells (tagged
+# nbval-skip) are the student's to fill in. Run after `unit`, it loads the networks the
+# chapters trained there from DDPM_TRAIN_CACHE.
+student-test: student
+	$(PY) -m pytest -n 2 --dist loadscope --nbval-lax _build/student/*.ipynb
+
 # Every page of the built book in headless Chromium (Debian's package; see README.md).
 browser-test: setup
 	$(PY) -m pytest tests/test_browser.py -v -rs
@@ -66,7 +78,7 @@ browser-test: setup
 benchmark-quick: setup
 	$(PY) tools/benchmark.py --quick --out _build/benchmark-quick.json
 
-test: lint unit book browser-test benchmark-quick
+test: lint unit student-test book browser-test benchmark-quick
 
 clean:
 	rm -rf _build
