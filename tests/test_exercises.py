@@ -10,12 +10,13 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from ddpm_lib import exercises
 from ddpm_lib.exercises import CHECKS, Verdict, check
 
 ROOT = Path(__file__).resolve().parents[1]
-CHAPTERS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+CHAPTERS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 LABEL = re.compile(r"```\{exercise\}[^\n]*\n:label: (\S+)")
 CHECK_LINE = re.compile(r'^assert dl\.exercises\.check\("([^"]+)"', re.M)
 
@@ -43,6 +44,23 @@ def test_unfinished_and_failing_answers_are_not_right():
     assert "replace the `...`" in check("ex-ch2-gauss", ...).message
     failing = check("ex-ch2-gauss", lambda ab, d: 1 / 0)
     assert not failing and "ZeroDivisionError" in failing.message
+
+
+def test_an_answer_that_changes_its_inputs_is_judged_on_its_value():
+    def in_place(sigma_bar, t):
+        sigma_bar *= 1.0  # changes the caller's tensor, were it not a copy
+        sigma_bar[t - 1] = 0.0
+        return sigma_bar[t]
+
+    assert check("ex-ch2-ve", in_place)
+
+
+def test_the_wrong_number_or_form_of_answers_is_named():
+    two = check("ex-ch2-gauss", lambda ab, d: 1.0, lambda ab, d: 1.0)
+    assert not two and "takes 1 answer(s)" in two.message
+    vector = check("ex-ch2-ve", lambda sigma_bar, t: sigma_bar[t] * torch.ones(2))
+    assert not vector and "give one number" in vector.message
+    assert "shape (2,)" in vector.message
 
 
 def test_an_unknown_label_names_the_known_ones():

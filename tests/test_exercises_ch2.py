@@ -28,7 +28,7 @@ def test_ve_std():
         ),
         "their variances do",
     )
-    _verdict("ex-ch2-ve", lambda sigma_bar, t: sigma_bar[t - 1], "telescopes")
+    _verdict("ex-ch2-ve", lambda sigma_bar, t: sigma_bar[t - 1], "One step short")
     _verdict("ex-ch2-ve", lambda sigma_bar, t: 1.0, "Add the variances")
 
 

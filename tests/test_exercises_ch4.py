@@ -26,8 +26,20 @@ def x0_posterior_variance(delta_sq, t, sched):
 
 def mean_via_x0hat(xt, t, eps, sched):
     ab = sched.alpha_bar[t]
+    ab = ab[:, None] if ab.ndim else ab  # one step per point, or one for all
     x0_hat = (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
     return dl.posterior_mean_variance(x0_hat, xt, t, sched)[0]
+
+
+def mean_for_one_step_only(xt, t, eps, sched):
+    ab = sched.alpha_bar[t]
+    x0_hat = (xt - (1 - ab).sqrt() * eps) / ab.sqrt()
+    return dl.posterior_mean_variance(x0_hat, xt, t, sched)[0]
+
+
+def test_x0hat_needs_a_step_per_point():
+    verdict = check("ex-ch4-x0hat", mean_for_one_step_only)
+    assert not verdict and "one per point" in verdict.message, verdict
 
 
 def test_right_answers_pass():

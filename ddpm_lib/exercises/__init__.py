@@ -17,9 +17,12 @@ the chapter's solution code, and recognises the usual wrong answers by computing
 
 from __future__ import annotations
 
+import inspect
+import numbers
 from dataclasses import dataclass
 from typing import Callable
 
+import numpy as np
 import torch
 
 #: label → check function (answers...) → Verdict; filled by the chapter modules.
@@ -70,34 +73,72 @@ def exercise(label: str):
     return register
 
 
+class AnswerForm(TypeError):
+    """The answer returned something of the wrong form (e.g. a vector for one number)."""
+
+
+def _on_copies(answer):
+    """``answer`` (if callable) called on copies of its tensor and array arguments, so
+    that an answer that changes its inputs in place cannot change what the check
+    compares it with."""
+    if not callable(answer):
+        return answer
+
+    def copy(a):
+        if isinstance(a, torch.Tensor):
+            return a.clone()
+        return a.copy() if isinstance(a, np.ndarray) else a
+
+    def called(*args, **kwargs):
+        return answer(*map(copy, args), **{k: copy(v) for k, v in kwargs.items()})
+
+    return called
+
+
 def check(label: str, *answers) -> Verdict:
     """Check the answer(s) to exercise ``label`` (its ``:label:`` in the chapter).
 
     Returns a :class:`Verdict`, true when the answer is right. An answer still ``...``
     (the student edition's placeholder) is not yet an answer; an answer that raises when
-    the check calls it is wrong, with the error in the message.
+    the check calls it is wrong, with the error in the message. A function given as an
+    answer is called on copies of its inputs.
     """
     if label not in CHECKS:
         known = ", ".join(sorted(CHECKS))
         raise ValueError(f"no exercise labelled {label!r}; the exercises are: {known}")
     if any(a is Ellipsis for a in answers):
         return Verdict(label, False, "replace the `...` with your answer first.")
+    wanted = list(inspect.signature(CHECKS[label]).parameters)
+    if len(answers) != len(wanted):
+        return Verdict(
+            label,
+            False,
+            f"this exercise takes {len(wanted)} answer(s), "
+            f"check({label!r}, {', '.join(wanted)}); you gave {len(answers)}.",
+        )
     try:
-        ok, message = CHECKS[label](*answers)
+        ok, message = CHECKS[label](*map(_on_copies, answers))
+    except AnswerForm as err:
+        ok, message = False, str(err)
     except Exception as err:  # the student's code failed inside the check
         ok, message = False, f"calling your answer raised {type(err).__name__}: {err}"
     return Verdict(label, bool(ok), message)
 
 
 def as_float(x) -> float:
-    """A Python float from a number, a 0-d tensor or a 1-element array; TypeError otherwise."""
-    if isinstance(x, torch.Tensor):
-        if x.numel() != 1:
-            raise TypeError(
-                f"expected one number, got a tensor of shape {tuple(x.shape)}"
-            )
+    """A Python float from a number, a 0-d tensor or array or a 1-element one.
+
+    Raises :class:`AnswerForm` for anything else (reported to the student as such).
+    """
+    if isinstance(x, (torch.Tensor, np.ndarray)):
+        size = x.size if isinstance(x, np.ndarray) else x.numel()
+        if size != 1:
+            shape = tuple(x.shape)
+            raise AnswerForm(f"give one number; your answer returned shape {shape}.")
         return float(x.item())
-    return float(x)
+    if isinstance(x, numbers.Real):
+        return float(x)
+    raise AnswerForm(f"give one number; your answer returned {type(x).__name__}.")
 
 
 def close(a, b, rtol: float = 1e-6, atol: float = 0.0) -> bool:

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
 
+import numpy as np
 import torch
 
 from ..schedules import Schedule, make_betas
 from . import close, exercise, first_mistake, right, wrong
+
+
+def _whole(x):
+    """A whole number (a Python, numpy or one-element tensor number) as an int; other
+    numbers as a float; anything else as it is."""
+    if isinstance(x, torch.Tensor) and x.numel() == 1:
+        x = x.item()
+    elif isinstance(x, np.ndarray) and x.size == 1:
+        x = x.item()
+    if isinstance(x, numbers.Real) and not isinstance(x, bool):
+        return int(x) if float(x).is_integer() else float(x)
+    return x
 
 
 def _betas(sched: Schedule) -> torch.Tensor:
@@ -106,14 +120,12 @@ def steps_needed(answer):
         (1e-4, 0.9),
     ]
     for beta, target in cases:
-        got = answer(beta, target)
-        if isinstance(got, torch.Tensor):
-            got = got.item()
+        got = _whole(answer(beta, target))
         reference, value = 0, 1.0
         while value > target:
             reference += 1
             value = (1 - beta) ** reference
-        if isinstance(got, (int, float)) and got == reference:
+        if isinstance(got, int) and got == reference:
             continue
         x = math.log(target) / math.log(1 - beta)
         mistakes = {

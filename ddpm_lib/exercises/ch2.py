@@ -44,8 +44,9 @@ def ve_std(answer):
                 "The standard deviations of the steps do not add; their variances do.": float(
                     increments[: t + 1].sum()
                 ),
-                "The step from t − 1 to t adds variance σ̄_t² − σ̄_{t−1}², so the sum telescopes to the "
-                "variance at t, not at t − 1.": float(sigma_bar[t - 1]),
+                "One step short: count which steps x_t has received.": float(
+                    sigma_bar[t - 1]
+                ),
             },
         )
         return wrong(
@@ -78,7 +79,8 @@ def first_step_snr_below_1(answer):
                 "You used α_t = 1 − β_t; the SNR is ᾱ_t / (1 − ᾱ_t), with the running product ᾱ_t.": (
                     int(below[0]) if len(below) else None
                 ),
-                "That is the last step with SNR above 1; the question asks for the first step at or below it.": reference
+                "That is the last step with SNR above 1 (or a position in alpha_bar[1:] read as t: "
+                "index t of sched.alpha_bar is ᾱ_t); the question asks for the first step at or below it.": reference
                 - 1,
                 "An index off by one: sched.alpha_bar[t] is ᾱ_t, indexed by t itself (0 … T).": reference
                 + 1,

@@ -147,7 +147,11 @@ def grad_density(answer):
         return wrong(
             f"on mixture {k + 1} of the check ({len(law.weights)} components in "
             f"{d} dimensions), your gradient differs from ∇p. "
-            + (hint or "Use ∇p = p ∇ log p, with the law's density and its score.")
+            + (
+                hint
+                or "Differentiate the mixture density term by term, or relate ∇p to the score the "
+                "law already provides."
+            )
         )
     return right(
         "∇p = p ∇ log p: it vanishes wherever p is tiny, so far from the data the "

@@ -105,7 +105,8 @@ def x0_posterior_variance(answer):
     for name, T in (("sigmoid", 100), ("linear", 1000), ("cosine", 37)):
         sched = Schedule.named(name, T)
         ab = _alpha_bar(sched)
-        for t in sorted({1, 2, T // 2, T}):
+        # t = 2 first: at t = 1, β_t and 1 − ᾱ_t coincide and so would two mistakes
+        for t in dict.fromkeys((2, T // 2, T, 1)):
             for delta_sq in (0.01, 1e-4, 0.5, 2.0):
                 a = float(ab[t])
                 reference = 1 / (1 / delta_sq + a / (1 - a))
@@ -115,6 +116,10 @@ def x0_posterior_variance(answer):
                 alpha = 1 - float(sched.betas[t])
                 a_prev = float(ab[t - 1])
                 mistakes = {
+                    "That is β_t, the variance of one forward step; here x_0 is "
+                    "unknown and x_t carries the noise of all t steps.": float(
+                        sched.betas[t]
+                    ),
                     "That is β̃_t, the variance of q(x_{t−1} | x_t, x_0), where x_0 "
                     "is known; here x_0 is what is unknown.": (1 - a_prev)
                     / (1 - a)
@@ -142,8 +147,8 @@ def x0_posterior_variance(answer):
                     f"{delta_sq} you give {got:.6g}. "
                     + (
                         hint
-                        or "Treat x_t as a noisy observation of x_0 and add the "
-                        "precisions."
+                        or "Treat x_t as a noisy observation of x_0 and combine it "
+                        "with what the data law says about x_0."
                     )
                 )
     return right(
@@ -156,8 +161,8 @@ def x0_posterior_variance(answer):
 def mean_via_x0hat(answer):
     """answer(xt, t, eps, sched): the posterior mean μ̃_t(x_t, x̂_0) of
     q(x_{t−1} | x_t, x_0) with x_0 replaced by the guess x̂_0 = (x_t − √(1 − ᾱ_t) ε)
-    / √ᾱ_t, shape (n, d), for xt and eps of shape (n, d) and an integer step t in
-    1 … T.
+    / √ᾱ_t, shape (n, d), for xt and eps of shape (n, d) (float64) and t an integer
+    step in 1 … T or a tensor of steps, shape (n,), one per point.
 
     Reference: the mean in the noise form, (x_t − β_t / √(1 − ᾱ_t) · ε) / √α_t,
     computed from β_t (ᾱ_t recomputed), not through the library.
@@ -217,6 +222,25 @@ def mean_via_x0hat(answer):
                     or "Compute x̂_0 from x_t and ε, then put it into the posterior "
                     "mean in place of x_0."
                 )
+            )
+        # one step per point: t a tensor of shape (n,)
+        t_vec = torch.randint(1, T + 1, (xt.shape[0],), generator=g)
+        b, a = sched.betas.double()[t_vec, None], ab[t_vec, None]
+        reference = (xt - b / (1 - a).sqrt() * eps) / (1 - b).sqrt()
+        try:
+            got = answer(xt, t_vec, eps, sched)
+            got = torch.as_tensor(got, dtype=torch.float64)
+        except RuntimeError as err:  # e.g. shapes (n,) and (n, d) that do not broadcast
+            got = err
+        if isinstance(got, Exception) or not close(got, reference, 1e-6, 1e-9):
+            failed = (
+                f"raises {got}" if isinstance(got, Exception) else "gives another mean"
+            )
+            return wrong(
+                f"right for one step t, but with t a tensor of steps, one per point "
+                f"(shape ({xt.shape[0]},)), the {name} schedule {failed}: "
+                "each point must use its own step (index the schedule's arrays with t "
+                "and give them a trailing dimension to multiply rows of xt)."
             )
     return right(
         "μ̃_t(x_t, x̂_0) = μ_θ(x_t, t): each step guesses the clean point, then takes "
