@@ -118,7 +118,7 @@ def _lambda_cases():
         for t in sorted({2, 3, T // 2, T}):
             beta = 1 - ab[t] / ab[t - 1]
             beta_tilde = (1 - ab[t - 1]) / (1 - ab[t]) * beta
-            for sigma2 in (float(beta), float(beta_tilde), 0.05):
+            for sigma2 in (0.05, float(beta), float(beta_tilde)):
                 yield sched, t, sigma2
 
 
