@@ -43,7 +43,7 @@ FLOW_WRONG = {
     "one DDIM (Euler) step": flow_ddim_step,
     "convert back": _flow(_root, rescale=False),
     "ratio of the variances": _flow(lambda *a: _root(*a) ** 2),
-    "δ², not δ": _flow(lambda z_t, z_u, d, *_: ((d + z_u) / (d + z_t)).sqrt()),
+    "δ², not δ.": _flow(lambda z_t, z_u, d, *_: ((d + z_u) / (d + z_t)).sqrt()),
     "not σ̄": _flow(
         lambda z_t, z_u, d, ab_t, ab_u: ((d**2 + 1 - ab_u) / (d**2 + 1 - ab_t)).sqrt()
     ),

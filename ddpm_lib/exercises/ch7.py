@@ -140,11 +140,10 @@ def gaussian_flow(answer):
                 "That is x̄_u = x_u/√ᾱ_u; convert back to x_u.": through(
                     root, rescale=False
                 ),
-                "x̄_t − m grows like √(δ² + ζ²), a square root: you have the "
+                "A square root is missing: you have the square of the factor, the "
                 "ratio of the variances.": through(root**2),
-                "δ is a standard deviation: δ², not δ, adds to ζ².": through(
-                    math.sqrt((delta + z_u2) / (delta + z_t2))
-                ),
+                "delta is a standard deviation; where the data's variance enters, "
+                "it is δ², not δ.": through(math.sqrt((delta + z_u2) / (delta + z_t2))),
                 "The time of the ODE is ζ = σ̄/√ᾱ, not σ̄: ζ² = (1 − ᾱ)/ᾱ.": through(
                     math.sqrt((delta**2 + 1 - ab_u) / (delta**2 + 1 - ab_t))
                 ),
@@ -162,8 +161,8 @@ def gaussian_flow(answer):
             f"{(got - reference).abs().max().item():.3g}. "
             + (
                 hint
-                or "Write ε* with x̄ and ζ, solve d(x̄ − m)/dζ = ζ (x̄ − m)/(δ² + ζ²), "
-                "and convert back to x."
+                or "Write ε* in the variables x̄ and ζ: the ODE becomes one for x̄ − m "
+                "alone, and it separates. Then convert back to x."
             )
         )
     return right(
