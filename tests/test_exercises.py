@@ -91,3 +91,9 @@ def test_every_check_line_in_a_chapter_has_a_check():
         labels, checked = _exercises(path)
         assert set(checked) <= set(labels) & set(CHECKS), (path.name, checked)
         assert len(checked) == len(set(checked)), (path.name, checked)
+
+
+def test_every_chapter_has_two_checked_exercises():
+    for path in CHAPTERS:
+        labels, checked = _exercises(path)
+        assert len(checked) >= 2, (path.name, labels, checked)
