@@ -63,6 +63,17 @@ def test_the_wrong_number_or_form_of_answers_is_named():
     assert "shape (2,)" in vector.message
 
 
+def test_a_float32_answer_is_told_to_use_float64(monkeypatch):
+    third = lambda answer: (exercises.close(answer(3.0), 1 / 3, rtol=1e-12), "off.")
+    monkeypatch.setitem(CHECKS, "ex-test-third", third)
+    f32 = check("ex-test-third", lambda x: 1 / torch.tensor(x))  # float32
+    assert not f32 and "came back in float32" in f32.message
+    f64 = check("ex-test-third", lambda x: 1 / torch.tensor(x, dtype=torch.float64))
+    assert f64
+    wrong64 = check("ex-test-third", lambda x: torch.tensor(x, dtype=torch.float64))
+    assert not wrong64 and "float32" not in wrong64.message
+
+
 def test_an_unknown_label_names_the_known_ones():
     with pytest.raises(ValueError, match="ex-ch2-gauss"):
         check("ex-ch9-nothing", 1.0)

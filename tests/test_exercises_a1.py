@@ -32,7 +32,8 @@ def test_best_c2st_right(answer):
     "answer, hint",
     [
         (lambda D: 2 * phi(D / 2) - 1, "total variation"),
-        (lambda D: phi(D), "halfway"),
+        (lambda D: phi(D), "a distance D from the threshold"),
+        (lambda D: 0.5 * (0.5 + phi(D)), "not at the first one"),
         (lambda D: phi(D / 2 / math.sqrt(2)), "not √2"),
         (lambda D: 1 - phi(D / 2), "error rate"),
         (lambda D: 0.5 * (1 + phi(D / 2)), "not Φ(·)"),
@@ -75,6 +76,7 @@ def _nan_at_zeros(p, q):
     [
         (lambda p, q: js(p, q) / math.log(2), "bits"),
         (lambda p, q: 2 * js(p, q), "twice"),
+        (lambda p, q: math.sqrt(js(p, q)), "JS distance"),
         (lambda p, q: js(p, q) - math.log(2), "not P + Q"),
         (_nan_at_zeros, "NaN"),
         (lambda p, q: 0.1, "mixture ½(P + Q)"),

@@ -42,7 +42,14 @@ def flow_ddim_step(x, t, u, sched, m, delta):
 FLOW_WRONG = {
     "one DDIM (Euler) step": flow_ddim_step,
     "convert back": _flow(_root, rescale=False),
-    "ratio of the variances": _flow(lambda *a: _root(*a) ** 2),
+    "square of the flow's factor": _flow(lambda *a: _root(*a) ** 2),
+    "not of the variances": lambda x, t, u, s, m, d: (
+        s.alpha_bar[u].sqrt() * m + _v(s, u, d) / _v(s, t, d) * (x - _mean(s, t, m))
+    ),
+    "spread shrinks": lambda x, t, u, s, m, d: (
+        s.alpha_bar[u].sqrt() * m
+        + (_v(s, t, d) / _v(s, u, d)).sqrt() * (x - _mean(s, t, m))
+    ),
     "δ², not δ.": _flow(lambda z_t, z_u, d, *_: ((d + z_u) / (d + z_t)).sqrt()),
     "not σ̄": _flow(
         lambda z_t, z_u, d, ab_t, ab_u: ((d**2 + 1 - ab_u) / (d**2 + 1 - ab_t)).sqrt()
@@ -53,6 +60,15 @@ FLOW_WRONG = {
     ),
     "the shape of x": lambda x, t, u, s, m, d: _flow(_root)(x, t, u, s, m, d).sum(1),
 }
+
+
+def _v(s, t, d):
+    """The variance of x_t for data N(m, δ² I)."""
+    return s.alpha_bar[t] * d**2 + 1 - s.alpha_bar[t]
+
+
+def _mean(s, t, m):
+    return s.alpha_bar[t].sqrt() * m
 
 
 def _zetas(s, t, u):
@@ -113,6 +129,10 @@ def exact_flow_scale(sched, grid, delta):
 SCALE_WRONG = {
     "exact probability-flow ODE": exact_flow_scale,
     "the map starts from": _scale(_euler, divide=False),
+    "need not be T": lambda sched, grid, delta: (
+        _scale(_euler, divide=False)(sched, grid, delta)
+        / math.sqrt(sched.alpha_bar[-1])
+    ),
     "A²": _scale(_euler, power=2),
     "last step": _scale(_euler, steps=slice(None, -1)),
     "start of the step": _scale(

@@ -90,8 +90,12 @@ def _on_copies(answer):
         return a.copy() if isinstance(a, np.ndarray) else a
 
     def called(*args, **kwargs):
-        return answer(*map(copy, args), **{k: copy(v) for k, v in kwargs.items()})
+        out = answer(*map(copy, args), **{k: copy(v) for k, v in kwargs.items()})
+        if getattr(out, "dtype", None) in (torch.float32, np.float32):
+            called.gave_float32 = True
+        return out
 
+    called.gave_float32 = False
     return called
 
 
@@ -116,12 +120,19 @@ def check(label: str, *answers) -> Verdict:
             f"this exercise takes {len(wanted)} answer(s), "
             f"check({label!r}, {', '.join(wanted)}); you gave {len(answers)}.",
         )
+    answers = [_on_copies(a) for a in answers]
     try:
-        ok, message = CHECKS[label](*map(_on_copies, answers))
+        ok, message = CHECKS[label](*answers)
     except AnswerForm as err:
         ok, message = False, str(err)
     except Exception as err:  # the student's code failed inside the check
         ok, message = False, f"calling your answer raised {type(err).__name__}: {err}"
+    if not ok and any(getattr(a, "gave_float32", False) for a in answers):
+        message += (
+            " (Your answer came back in float32, whose rounding alone can exceed the "
+            "check's tolerance: compute in float64; `torch.tensor` of Python numbers "
+            "is float32 unless given dtype=torch.float64.)"
+        )
     return Verdict(label, bool(ok), message)
 
 

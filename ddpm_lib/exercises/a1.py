@@ -29,8 +29,10 @@ def best_c2st(answer):
                 "That is the total variation distance TV; the accuracy is ½(1 + TV).": 2
                 * reference
                 - 1,
+                "Φ(D) puts each mean a distance D from the threshold; with the "
+                "threshold halfway between them, each is D/2 away.": _phi(D),
                 "The best rule puts its threshold halfway between the two means, not at the "
-                "first one.": _phi(D),
+                "first one.": 0.5 * (0.5 + _phi(D)),
                 "A point's projection on μ/D has standard deviation 1 under both laws, not √2.": _phi(
                     D / 2 / math.sqrt(2)
                 ),
@@ -107,6 +109,9 @@ def js_nats(answer):
                 / math.log(2),
                 "That is twice the JS divergence: each KL term is weighted ½.": 2
                 * reference,
+                "That is the JS distance, the square root of the divergence.": math.sqrt(
+                    reference
+                ),
                 "The mixture is ½(P + Q), not P + Q.": 0.5 * half_sum,
                 "That is KL(P ‖ Q), which is not symmetric and is infinite where Q_i = 0 < P_i; "
                 "JS compares each with the mixture ½(P + Q).": kl_pq,

@@ -131,6 +131,8 @@ def gaussian_flow(answer):
             return math.sqrt(ab_u) * xbar_u if rescale else xbar_u
 
         root = math.sqrt((delta**2 + z_u2) / (delta**2 + z_t2))
+        # the variances of x_t and x_u under the data law, for the slips written in x
+        v_t, v_u = ab_t * delta**2 + 1 - ab_t, ab_u * delta**2 + 1 - ab_u
         hint = first_mistake(
             got,
             {
@@ -140,8 +142,15 @@ def gaussian_flow(answer):
                 "That is x̄_u = x_u/√ᾱ_u; convert back to x_u.": through(
                     root, rescale=False
                 ),
-                "A square root is missing: you have the square of the factor, the "
-                "ratio of the variances.": through(root**2),
+                "You have the square of the flow's factor (which is also the mean of "
+                "x_u given x_t: where the stochastic sampler goes on average, not "
+                "where the flow carries the point).": through(root**2),
+                "A square root is missing: the factor of x − √ᾱ m is the ratio of "
+                "the standard deviations, not of the variances.": math.sqrt(ab_u) * m
+                + v_u / v_t * (x - math.sqrt(ab_t) * m),
+                "The direction: from t down to u < t the spread shrinks towards the "
+                "data's; you ran the flow the other way.": math.sqrt(ab_u) * m
+                + math.sqrt(v_t / v_u) * (x - math.sqrt(ab_t) * m),
                 "delta is a standard deviation; where the data's variance enters, "
                 "it is δ², not δ.": through(math.sqrt((delta + z_u2) / (delta + z_t2))),
                 "The time of the ODE is ζ = σ̄/√ᾱ, not σ̄: ζ² = (1 − ᾱ)/ᾱ.": through(
@@ -235,6 +244,8 @@ def ddim_gaussian_scale(answer):
                 / math.sqrt(ab0 * delta**2 + 1 - ab0),
                 "That is the factor of x̄ − m, with x̄ = x/√ᾱ; the map starts from "
                 "x_{t_0} = √ᾱ_{t_0} x̄_{t_0}.": euler,
+                "The grid starts at t_0, which need not be T: x̄_{t_0} = "
+                "x_{t_0}/√ᾱ_{t_0}.": euler / math.sqrt(float(ab[-1])),
                 "That is A², the scale of the variance; A scales the points.": (
                     euler / math.sqrt(ab0)
                 )
@@ -270,7 +281,7 @@ def ddim_gaussian_scale(answer):
         )
     return right(
         "each step multiplies x̄ − m by (δ² + ζ_t ζ_u)/(δ² + ζ_t²); the product tends "
-        "to the ODE's δ/√(δ² + ζ_T²) as the steps shrink."
+        "to the ODE's, √ᾱ_{t_0}^{−1} δ/√(δ² + ζ_{t_0}²), as the steps shrink."
     )
 
 
