@@ -2,8 +2,8 @@
 #   make book   set up .venv, build the book into _build/html (executing every notebook,
 #               two at a time)
 #   make test   set up .venv, check formatting (ruff), run the unit tests and every notebook
-#               (nbval), build the book, open every page in Chromium (tests/test_browser.py),
-#               then run the benchmark's smoke test
+#               (nbval), run the student edition (nbval), build the book, open every page
+#               in Chromium (tests/test_browser.py), then run the benchmark's smoke test
 #   make lab    open the chapters in JupyterLab, in a git-ignored working copy (lab/)
 #   make student  write the student edition (_build/student/: exercises without solutions)
 # See README.md.
