@@ -152,6 +152,13 @@ def as_float(x) -> float:
     raise AnswerForm(f"give one number; your answer returned {type(x).__name__}.")
 
 
+def alpha_bar(sched) -> torch.Tensor:
+    """ᾱ_0 … ᾱ_T as the running product of 1 − β_t in float64, recomputed from β rather
+    than read from the schedule (the checks' references are independent of it)."""
+    alphas = 1 - sched.betas[1:].double()
+    return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(alphas, 0)])
+
+
 def close(a, b, rtol: float = 1e-6, atol: float = 0.0) -> bool:
     """|a − b| ≤ atol + rtol·|b| elementwise (numbers or tensors of the same shape), all finite."""
     a = torch.as_tensor(a, dtype=torch.float64)

@@ -7,13 +7,7 @@ import math
 import torch
 
 from ..schedules import SCHEDULES, Schedule
-from . import as_float, close, exercise, first_mistake, right, wrong
-
-
-def _alpha_bar(sched: Schedule) -> torch.Tensor:
-    """ᾱ_0 … ᾱ_T as the running product of 1 − β_t in float64, not read from the schedule."""
-    alphas = 1 - sched.betas[1:].double()
-    return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(alphas, 0)])
+from . import alpha_bar, as_float, close, exercise, first_mistake, right, wrong
 
 
 @exercise("ex-ch2-ve")
@@ -64,7 +58,7 @@ def first_step_snr_below_1(answer):
     for name in SCHEDULES:
         for T in (100, 1000, 37):
             sched = Schedule.named(name, T)
-            ab = _alpha_bar(sched)
+            ab = alpha_bar(sched)
             reference = int((ab <= 0.5).nonzero()[0])
             got = answer(sched)
             if isinstance(got, torch.Tensor):

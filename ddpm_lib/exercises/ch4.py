@@ -7,13 +7,7 @@ import math
 import torch
 
 from ..schedules import SCHEDULES, Schedule
-from . import as_float, close, exercise, first_mistake, right, wrong
-
-
-def _alpha_bar(sched: Schedule) -> torch.Tensor:
-    """ᾱ_0 … ᾱ_T as the running product of 1 − β_t in float64, not read from the schedule."""
-    alphas = 1 - sched.betas[1:].double()
-    return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(alphas, 0)])
+from . import alpha_bar, as_float, close, exercise, first_mistake, right, wrong
 
 
 def _schedules():
@@ -31,7 +25,7 @@ def variance_ratio_and_first_step(ratio, first_step):
     running product of 1 − β_t.
     """
     for name, T, sched in _schedules():
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         reference = (1 - ab[1:-1]) / (1 - ab[2:])
         got = torch.as_tensor(ratio(sched), dtype=torch.float64)
         if close(got, reference, rtol=1e-6):
@@ -65,7 +59,7 @@ def variance_ratio_and_first_step(ratio, first_step):
             "reference. " + (hint or "Divide the formula for β̃_t by β_t and simplify.")
         )
     for name, T, sched in _schedules():
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         r = (1 - ab[1:-1]) / (1 - ab[2:])
         for frac in (0.99, 0.9, 0.5):
             reference = 2 + int((r >= frac).nonzero()[0])
@@ -104,7 +98,7 @@ def x0_posterior_variance(answer):
     """
     for name, T in (("sigmoid", 100), ("linear", 1000), ("cosine", 37)):
         sched = Schedule.named(name, T)
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         # t = 2 first: at t = 1, β_t and 1 − ᾱ_t coincide and so would two mistakes
         for t in dict.fromkeys((2, T // 2, T, 1)):
             for delta_sq in (0.01, 1e-4, 0.5, 2.0):
@@ -169,7 +163,7 @@ def mean_via_x0hat(answer):
     """
     for name, T in (("sigmoid", 100), ("cosine", 1000), ("linear", 37)):
         sched = Schedule.named(name, T)
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         g = torch.Generator().manual_seed(T)
         xt = 1.3 * torch.randn(64, 2, generator=g, dtype=torch.float64)
         eps = torch.randn(64, 2, generator=g, dtype=torch.float64)

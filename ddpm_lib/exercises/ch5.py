@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 
 from ..schedules import Schedule
-from . import as_float, close, exercise, first_mistake, right, wrong
-
-
-def _alpha_bar(sched: Schedule) -> torch.Tensor:
-    """ᾱ_0 … ᾱ_T as the running product of 1 − β_t in float64, not read from the schedule."""
-    alphas = 1 - sched.betas[1:].double()
-    return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(alphas, 0)])
+from . import alpha_bar, as_float, ch1, close, exercise, first_mistake, right, wrong
 
 
 def _gaussian_pairs():
@@ -114,7 +107,7 @@ def _lambda_cases():
     """(schedule, t, σ_t²) for several schedules, T, steps and reverse variances."""
     for name, T in (("cosine", 50), ("sigmoid", 100), ("linear", 1000), ("tanh", 37)):
         sched = Schedule.named(name, T)
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         for t in sorted({2, 3, T // 2, T}):
             beta = 1 - ab[t] / ab[t - 1]
             beta_tilde = (1 - ab[t - 1]) / (1 - ab[t]) * beta
@@ -132,7 +125,7 @@ def vlb_lambda(answer):
     """
     for sched, t, sigma2 in _lambda_cases():
         got = as_float(answer(sched, t, sigma2))
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         a_t = float(ab[t] / ab[t - 1])
         b_t = 1 - a_t
         c_x0 = math.sqrt(ab[t - 1]) * b_t / (1 - ab[t])  # c_t
@@ -182,99 +175,6 @@ def vlb_lambda(answer):
     )
 
 
-def _prior_schedules():
-    """A schedule that reaches noise, one that nearly does, and two that stop short."""
-    yield Schedule.named("sigmoid", 100)
-    yield Schedule.named("cosine", 50)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # they warn that they do not reach noise
-        seed = torch.sigmoid(torch.linspace(-6, 6, 100)) * (5e-3 - 1e-5) + 1e-5
-        yield Schedule(seed, name="seed sigmoid")
-        yield Schedule(torch.full((70,), 0.01), name="constant β = 0.01")
-
-
-@exercise("ex-ch5-prior")
-def prior_term(answer):
-    """answer(x0, sched): the prior term L_T = KL(q(x_T | x_0) ‖ N(0, I)) in nats for each
-    point of x0 (n, d), under the schedule sched; returns shape (n,).
-
-    Reference: torch.distributions' divergence of MultivariateNormal(√ᾱ_T x_0, (1 − ᾱ_T) I)
-    from N(0, I), with ᾱ_T the product of the 1 − β_t.
-    """
-    g = torch.Generator().manual_seed(502)
-    points = [
-        torch.randn(6, 2, generator=g, dtype=torch.float64),
-        2 * torch.randn(4, 3, generator=g, dtype=torch.float64),
-    ]
-    for sched in _prior_schedules():
-        ab = _alpha_bar(sched)
-        for x0 in points:
-            n, d = x0.shape
-            got = torch.as_tensor(answer(x0, sched), dtype=torch.float64)
-            eye = torch.eye(d, dtype=torch.float64)
-            standard = torch.distributions.MultivariateNormal(
-                torch.zeros(d).double(), eye
-            )
-            reference = torch.distributions.kl_divergence(
-                torch.distributions.MultivariateNormal(
-                    ab[-1].sqrt() * x0, (1 - ab[-1]) * eye
-                ),
-                standard,
-            )
-            if close(got, reference, rtol=1e-6, atol=1e-12):
-                continue
-            if got.shape != reference.shape:
-                return wrong(
-                    f"for n = {n} points in d = {d} dimensions you return shape "
-                    f"{tuple(got.shape)}; return one divergence per point, shape "
-                    f"({n},), summed over the coordinates."
-                )
-
-            def kl(mean_scale, var, reverse=False):
-                # the divergence of N(mean_scale x_0, var I) from N(0, I), per point
-                mean = mean_scale * x0
-                if reverse:  # KL(N(0, I) ‖ N(mean, var I))
-                    return 0.5 * (math.log(var) - 1 + (1 + mean**2) / var).sum(1)
-                return 0.5 * (-math.log(var) - 1 + var + mean**2).sum(1)
-
-            abT, a_T, abP = float(ab[-1]), float(ab[-1] / ab[-2]), float(ab[-2])
-            hint = first_mistake(
-                got,
-                {
-                    "The mean of q(x_T | x_0) is √ᾱ_T x_0, not ᾱ_T x_0.": kl(
-                        abT, 1 - abT
-                    ),
-                    "q(x_T | x_0) has variance 1 − ᾱ_T per coordinate, not "
-                    "√(1 − ᾱ_T).": kl(math.sqrt(abT), math.sqrt(1 - abT)),
-                    "1 − ᾱ_T is already the variance; do not square it.": kl(
-                        math.sqrt(abT), (1 - abT) ** 2
-                    ),
-                    "That is KL(N(0, I) ‖ q(x_T | x_0)), the other direction; the "
-                    "prior term measures q(x_T | x_0) against N(0, I).": kl(
-                        math.sqrt(abT), 1 - abT, reverse=True
-                    ),
-                    "ᾱ_T is the product of all the α_t, not α_T of the last step "
-                    "alone.": kl(math.sqrt(a_T), 1 - a_T),
-                    "An index off by one: ᾱ_T is sched.alpha_bar[T] (the last "
-                    "entry).": kl(math.sqrt(abP), 1 - abP),
-                    "The coordinates are independent: add their divergences, do "
-                    "not average them.": reference / d,
-                },
-                rtol=1e-6,
-                atol=1e-12,
-            )
-            worst = int((got - reference).abs().argmax())
-            return wrong(
-                f"for the {sched.name} schedule (T = {sched.T}, ᾱ_T = {abT:.3g}) and "
-                f"the point {x0[worst].numpy().round(3).tolist()} you give "
-                f"{got[worst].item():.6g}. "
-                + (
-                    hint
-                    or "Use the divergence of two Gaussians with q(x_T | x_0) = "
-                    "N(√ᾱ_T x_0, (1 − ᾱ_T) I) and p(x_T) = N(0, I)."
-                )
-            )
-    return right(
-        "L_T = ½(ᾱ_T ‖x_0‖² − d ᾱ_T − d log(1 − ᾱ_T)): it has no θ in it, so no "
-        "network can lower it; only the schedule can."
-    )
+# L_T is the function of chapter 1's exercise "The price of a short chain": one check
+# serves both exercises.
+exercise("ex-ch5-prior")(ch1.prior_term)

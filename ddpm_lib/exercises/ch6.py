@@ -7,13 +7,7 @@ import math
 import torch
 
 from ..schedules import Schedule
-from . import close, exercise, first_mistake, right, wrong
-
-
-def _alpha_bar(sched: Schedule) -> torch.Tensor:
-    """ᾱ_0 … ᾱ_T as the running product of 1 − β_t in float64, not read from the schedule."""
-    alphas = 1 - sched.betas[1:].double()
-    return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(alphas, 0)])
+from . import alpha_bar, close, exercise, first_mistake, right, wrong
 
 
 def _gaussian_cases():
@@ -44,7 +38,7 @@ def gaussian_eps(answer):
         d = m.numel()
         x = 2 * torch.randn(7, d, generator=g, dtype=torch.float64)
         got = torch.as_tensor(answer(x, t, sched, m, delta), dtype=torch.float64)
-        ab = float(_alpha_bar(sched)[t])
+        ab = float(alpha_bar(sched)[t])
         mean_xt = math.sqrt(ab) * m  # E x_t
         var_xt = ab * delta**2 + 1 - ab  # Var x_t per coordinate
         cov = math.sqrt(1 - ab)  # Cov(ε, x_t) per coordinate
@@ -56,7 +50,7 @@ def gaussian_eps(answer):
                 f"for x of shape {tuple(x.shape)} you return shape {tuple(got.shape)}; "
                 "return one prediction per point, the shape of x."
             )
-        a_t = float(_alpha_bar(sched)[t] / _alpha_bar(sched)[t - 1])
+        a_t = float(alpha_bar(sched)[t] / alpha_bar(sched)[t - 1])
         hint = first_mistake(
             got,
             {
@@ -133,7 +127,7 @@ def memorising_eps(answer):
     """
     g = torch.Generator().manual_seed(604)
     for points, sched, t_rows in _memorise_cases():
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         abt = ab[t_rows][:, None]
         # points around the noised training points, so the weights are neither flat
         # nor all on one point

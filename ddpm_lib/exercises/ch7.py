@@ -8,13 +8,7 @@ import torch
 
 from ..schedules import Schedule
 from ..solvers import time_grid
-from . import as_float, close, exercise, first_mistake, right, wrong
-
-
-def _alpha_bar(sched: Schedule) -> torch.Tensor:
-    """ᾱ_0 … ᾱ_T as the running product of 1 − β_t in float64, not read from the schedule."""
-    alphas = 1 - sched.betas[1:].double()
-    return torch.cat([torch.ones(1, dtype=torch.float64), torch.cumprod(alphas, 0)])
+from . import alpha_bar, as_float, close, exercise, first_mistake, right, wrong
 
 
 def _gauss_eps(x, ab, m, delta):
@@ -106,7 +100,7 @@ def gaussian_flow(answer):
     cases = []
     for sched, t, u, m, delta in _flow_cases():
         x = torch.randn(6, m.numel(), generator=g, dtype=torch.float64)
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         cases.append((sched, t, u, m, delta, x, float(ab[t]), float(ab[u])))
     references = _flow_rk4(
         [(x, a_t, a_u, m, d) for _, _, _, m, d, x, a_t, a_u in cases]
@@ -186,7 +180,7 @@ def _ddim_scale_reference(sched, grid, delta, m=0.3):
     DDIM (σ_t = 0) is run in float64 from x_T = 0 and x_T = 1 with the exact ε*; the
     map is affine, so A is the difference of the two end points.
     """
-    ab = _alpha_bar(sched)
+    ab = alpha_bar(sched)
     x = torch.tensor([0.0, 1.0], dtype=torch.float64)
     for t, u in zip(grid, grid[1:]):
         ab_t, ab_u = float(ab[t]), float(ab[u])
@@ -221,7 +215,7 @@ def ddim_gaussian_scale(answer):
         reference = _ddim_scale_reference(sched, grid, delta)
         if close(got, reference, rtol=1e-6):
             continue
-        ab = _alpha_bar(sched)
+        ab = alpha_bar(sched)
         zeta = ((1 - ab) / ab).sqrt()
         sig = (1 - ab).sqrt()
         ab0 = float(ab[grid[0]])
