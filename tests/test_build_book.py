@@ -17,9 +17,11 @@ def build_book(monkeypatch):
     # the script patches Sphinx.is_parallel_allowed and sphinx.builders.make_chunks;
     # undo both after the test
     import sphinx.builders
+    from sphinx.util.parallel import ParallelTasks
 
     monkeypatch.setattr(Sphinx, "is_parallel_allowed", Sphinx.is_parallel_allowed)
     monkeypatch.setattr(sphinx.builders, "make_chunks", sphinx.builders.make_chunks)
+    monkeypatch.setattr(ParallelTasks, "__init__", ParallelTasks.__init__)
     spec = importlib.util.spec_from_file_location(
         "build_book", ROOT / "tools" / "build_book.py"
     )
@@ -70,6 +72,43 @@ def test_pages_are_handed_out_one_at_a_time(build_book, monkeypatch):
     assert len(sphinx.builders.make_chunks(pages, 2)) == 3  # Sphinx's own batches
     build_book.one_page_per_task()
     assert sphinx.builders.make_chunks(pages, 2) == [[p] for p in pages]
+
+
+def test_the_listed_pages_come_first_in_their_order(build_book):
+    first = list(build_book.FIRST)
+    pages = ["intro", *sorted(first), "notation"]
+    assert build_book.in_order(pages) == [*first, "intro", "notation"]
+    assert build_book.in_order(["b", first[1], "a"]) == [first[1], "b", "a"]
+
+
+def test_every_chapter_is_placed(build_book):
+    """A chapter left out of FIRST would start after the short pages: list it."""
+    chapters = {f"notebooks/{p.stem}" for p in (ROOT / "notebooks").glob("*.ipynb")}
+    assert chapters == set(build_book.FIRST)
+
+
+def _record(args):
+    path, name = args
+    with open(path, "a") as f:
+        f.write(name + "\n")
+
+
+def test_waiting_pages_start_in_the_order_given(build_book, tmp_path):
+    """With one process, Sphinx's own tasks start the waiting pages newest first."""
+    from sphinx.util.parallel import ParallelTasks
+
+    def run():
+        log = tmp_path / "log.txt"
+        log.unlink(missing_ok=True)
+        tasks = ParallelTasks(1)
+        for name in "abcd":
+            tasks.add_task(_record, (log, name))
+        tasks.join()
+        return log.read_text().split()
+
+    assert run() == list("adcb")  # Sphinx: the first at once, then last-in, first-out
+    build_book.one_page_per_task()
+    assert run() == list("abcd")
 
 
 def test_jobs_must_be_positive(build_book, capsys):

@@ -11,7 +11,8 @@ process may use (at most 2: a third chapter would only wait for a core).
 Sphinx would split the pages into a few batches in the order of their names, one batch
 per process; as the chapters' run times differ a lot (chapter 6 takes several times as
 long as chapter 4), this script makes every page a batch of its own, so a process takes
-the next page as soon as it is free. myst-nb, which executes the notebooks, declares itself
+the next page as soon as it is free, and hands the pages out in the order of ``FIRST``
+(longest first; Sphinx itself would start the waiting pages last-in, first-out). myst-nb, which executes the notebooks, declares itself
 safe for that; two extensions that Jupyter Book loads do not say either way, so Sphinx
 would read serially (with a warning, an error under -W). They are safe for the reason
 given in ``UNDECLARED_BUT_SAFE``, and this script says so for them.
@@ -36,6 +37,36 @@ UNDECLARED_BUT_SAFE = {
 }
 
 
+#: The pages that start first, in this order; the other pages follow in Sphinx's order.
+#: With the longest chapters first, the build ends on short pages in both processes
+#: rather than on one long chapter in one. Chapter 6 goes first of all: later chapters
+#: load the networks it trains (ddpm_lib/train_cache.py) rather than train them again.
+FIRST = (
+    "notebooks/06_results",
+    "notebooks/05_loss",
+    "notebooks/03_langevin",
+    "notebooks/07_deterministic",
+    "notebooks/01_forward_chain",
+    "notebooks/02_closed_form",
+    "notebooks/A1_metrics",
+    "notebooks/04_reverse_process",
+)
+
+
+def in_order(pages) -> list:
+    """``pages`` with those of ``FIRST`` first, in its order, then the rest as given."""
+    first = [page for page in FIRST if page in pages]
+    return first + [page for page in pages if page not in first]
+
+
+class FirstInFirstOut(dict):
+    """A dict whose ``popitem`` takes the oldest item (a plain dict takes the newest)."""
+
+    def popitem(self):
+        key = next(iter(self))
+        return key, self.pop(key)
+
+
 def declare_safe() -> None:
     """Mark the extensions of ``UNDECLARED_BUT_SAFE`` as safe for parallel reading when
     Sphinx asks (only if they still declare nothing)."""
@@ -54,10 +85,21 @@ def declare_safe() -> None:
 
 
 def one_page_per_task() -> None:
-    """Make Sphinx hand out the pages one at a time to its processes (reading and writing)."""
+    """Make Sphinx hand out the pages one at a time to its processes (reading and
+    writing), in the order of :func:`in_order`."""
     import sphinx.builders
+    from sphinx.util.parallel import ParallelTasks
 
-    sphinx.builders.make_chunks = lambda pages, nproc, maxbatch=10: [[p] for p in pages]
+    sphinx.builders.make_chunks = lambda pages, nproc, maxbatch=10: [
+        [page] for page in in_order(pages)
+    ]
+    setup = ParallelTasks.__init__
+
+    def __init__(self, nproc: int) -> None:
+        setup(self, nproc)
+        self._precvsWaiting = FirstInFirstOut()  # start the waiting tasks in order
+
+    ParallelTasks.__init__ = __init__
 
 
 def default_jobs() -> int:
