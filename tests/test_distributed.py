@@ -15,13 +15,14 @@ t or ε for a row) moves the weights by more than 1e-3 (checked below).
 from __future__ import annotations
 
 import multiprocessing
+import os
 
 import pytest
 import torch
 import torch.distributed as dist
 
 from ddpm_lib import MLPDenoiser, Schedule, l_simple, l_vlb, sample_data, train
-from ddpm_lib.distributed import shard, train_parallel, world
+from ddpm_lib.distributed import free_port, shard, train_parallel, world
 
 pytestmark = pytest.mark.skipif(
     not dist.is_available() or not dist.is_gloo_available(),
@@ -79,6 +80,24 @@ def test_a_batch_that_does_not_split_is_refused():
     kw = _settings(batch_size=63, steps=2, snapshot_at=())
     with pytest.raises(Exception, match=r"batch_size = 63 must be a multiple"):
         train_parallel(2, _model(), DATA, SCHED, start_method=START, **kw)
+
+
+def _seed_per_rank(rank, port):
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        train(_model(), DATA, SCHED, **_settings(steps=2, snapshot_at=(), seed=rank))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ranks_with_different_settings_are_refused():
+    """Another seed on one rank would draw other batches: refused, naming the settings."""
+    with pytest.raises(Exception, match=r"different settings.*'seed', 1"):
+        torch.multiprocessing.start_processes(
+            _seed_per_rank, args=(free_port(),), nprocs=2, start_method=START
+        )
 
 
 def test_one_process_calls_the_loss_with_the_network_itself():
