@@ -41,6 +41,7 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
+from ._checks import check_count
 from .train_cache import _tensor_bytes
 
 
@@ -186,13 +187,11 @@ def train_parallel(world_size: int, *args, start_method: str = "spawn", **kwargs
     each unless ``threads`` says otherwise) and returns rank 0's TrainResult (every
     rank's weights are the same). The launch (starting the processes) is not in the
     result's ``seconds``. ``start_method``: "spawn" (any system; each process starts
-    Python and imports torch and ddpm_lib again, seconds) or "fork" (Linux; the
+    Python and imports torch and ddpm_lib again, seconds) or "fork" (Linux, macOS; the
     processes start as copies of this one, at once; safe on the CPU with one thread).
     In a script, call it under ``if __name__ == "__main__":`` (spawned processes import
     the script again).
     """
-    from ._checks import check_count
-
     check_count(world_size, "world_size")
     if start_method not in ("spawn", "fork"):
         raise ValueError(
