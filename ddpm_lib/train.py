@@ -10,6 +10,11 @@ Safety: ``train`` trains a *copy* of the model it is given, so the caller's mode
 never changed. It stops at the first non-finite loss or weight with
 :class:`TrainingDiverged`, which names the step and the likely cause and keeps the
 last finite weights in its ``result``.
+
+Several processes: under ``torch.distributed`` (e.g. started by ``torchrun``), every
+process calls ``train`` with the same arguments, and each evaluates the network on
+its share of every batch (:mod:`ddpm_lib.distributed`, chapter 11); the result equals
+one process's with the same batch size, to rounding.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import train_cache
+from . import distributed, train_cache
 from ._checks import (
     check_count,
     check_points,
@@ -187,6 +192,12 @@ def train(
     with exactly the same inputs that finished before is loaded from it instead of
     repeated (:mod:`ddpm_lib.train_cache`); False always trains (e.g. to time training).
 
+    Under ``torch.distributed`` with W > 1 processes (:mod:`ddpm_lib.distributed`), each
+    process must call ``train`` with the same arguments; ``batch_size`` is the combined
+    batch (a multiple of W), each process evaluates batch_size / W of its rows, and
+    every process returns the same result: that of one process, to rounding. Only
+    rank 0 shows progress; the cache is not used (its runs are single-process ones).
+
     Raises :class:`TrainingDiverged` at the first non-finite loss or weight.
     """
     keep = _check_train_args(
@@ -204,9 +215,17 @@ def train(
     )
     if not isinstance(cache, bool):
         raise TypeError(f"cache must be True or False, got {cache!r}")
+    rank, world_size = distributed.world()
+    if world_size > 1:
+        agreed = dict(steps=steps, batch_size=batch_size, lr=lr, seed=seed)
+        agreed.update(ema_decay=ema_decay, snapshot_at=sorted(keep))
+        agreed.update(loss_fn=getattr(loss_fn, "__qualname__", type(loss_fn).__name__))
+        distributed.check_ranks(model, data, sched, agreed)
+        progress = progress and rank == 0
     key = None
     if (
         cache
+        and world_size == 1
         and train_cache.cache_dir()
         and train_cache.cacheable(model, data, loss_fn)
     ):
@@ -268,6 +287,10 @@ def _train(
     model.schedule = sched
     ema = copy.deepcopy(model).requires_grad_(False)
     params = [p for p in model.parameters()]
+    # What the loss function calls: the network, or on W > 1 processes the network
+    # on this process's rows of the combined batch (see ddpm_lib.distributed).
+    world_size = distributed.world()[1]
+    net = model if world_size == 1 else distributed.ShardedModel(model, batch_size)
     backup = [p.detach().clone() for p in params]
     # foreach: one update over all tensors at once; the same numbers as the default
     # loop over tensors (bitwise), in less time per step on a CPU.
@@ -290,6 +313,8 @@ def _train(
         model=dict(getattr(model, "kwargs", {})) or type(model).__name__,
         loss_fn=getattr(loss_fn, "__name__", repr(loss_fn)),
     )
+    if world_size > 1:
+        config["processes"] = world_size
     model.train()
     with torch_threads(threads):
         start = time.perf_counter()
@@ -297,7 +322,7 @@ def _train(
             batch = data[
                 torch.randint(0, data.shape[0], (batch_size,), generator=gen)
             ].to(device=device, dtype=dtype)
-            loss = loss_fn(model, batch, sched, generator=gen)
+            loss = loss_fn(net, batch, sched, generator=gen)
             if not torch.isfinite(loss):
                 cause = (
                     "the loss function returned a non-finite value"
