@@ -46,7 +46,7 @@ def _step_terms(x0, xt, t, eps_hat, log_var, sched):
 
 
 def hybrid_loss(model, x0: torch.Tensor, sched: Schedule, generator=None):
-    """L_hybrid = L_simple + λ L_vlb, λ = :data:`VLB_WEIGHT`.   (eq. 9.4; Nichol & Dhariwal 2021)
+    """L_hybrid = L_simple + λ L_vlb, λ = :data:`VLB_WEIGHT`.   (eq. 9.3; Nichol & Dhariwal 2021)
 
     One t ~ Uniform{1…T} and one ε per point of x0 (n, d). ``model`` returns (ε̂, v), shape
     (n, 2d). L_vlb = T · L_{t−1} (+ L_T, which has no parameters) uses the learned variance
@@ -69,22 +69,22 @@ def hybrid_loss(model, x0: torch.Tensor, sched: Schedule, generator=None):
     return simple + VLB_WEIGHT * sched.T * terms.mean()
 
 
-def posterior_coefficients(sched: Schedule) -> dict:
-    """β̃_t and c_t² = ᾱ_{t−1} β_t² / ((1 − ᾱ_t) ᾱ_t), float64 of length T + 1 (index 0: 0).
+def error_scale(sched: Schedule) -> torch.Tensor:
+    """c_t² (1 − ᾱ_t)/ᾱ_t = ᾱ_{t−1} β_t² / ((1 − ᾱ_t) ᾱ_t), float64 of length T + 1 (index 0: 0).
 
-    c_t² is the squared weight of the error of x̂_0 in the error of the mean:
-    μ̃_t(x_t, x_0) − μ_θ = √ᾱ_{t−1} β_t/(1 − ᾱ_t) · (x_0 − x̂_0), and
-    x_0 − x̂_0 = √((1 − ᾱ_t)/ᾱ_t) (ε̂ − ε).   (eq. 9.5)
+    The factor that turns the error of ε̂ into the error of the mean: with
+    c_t = √ᾱ_{t−1} β_t/(1 − ᾱ_t) (chapter 4), μ̃_t(x_t, x_0) − μ_θ = c_t (x_0 − x̂_0) and
+    x_0 − x̂_0 = √((1 − ᾱ_t)/ᾱ_t) (ε̂ − ε).   (eq. 9.2)
     """
     check_schedule(sched)
     ab, ab_prev, beta = sched.alpha_bar, sched.alpha_bar_prev, sched.betas
-    c2 = ab_prev * beta**2 / ((1 - ab) * ab)
-    c2[0] = 0.0
-    return {"beta_tilde": sched.posterior_variance.clone(), "c2": c2}
+    scale = ab_prev * beta**2 / ((1 - ab) * ab)
+    scale[0] = 0.0
+    return scale
 
 
 def optimal_variance(sched: Schedule, mse: torch.Tensor) -> torch.Tensor:
-    """σ*_t² = β̃_t + c_t² · mse_t, shape (T + 1,) (index 0 unused: 0).   (eq. 9.6)
+    """σ*_t² = β̃_t + c_t² (1 − ᾱ_t)/ᾱ_t · mse_t, shape (T + 1,) (index 0: 0).   (eq. 9.2)
 
     ``mse`` (T + 1,): E‖ε − ε̂(x_t, t)‖²/d per step (index 0 ignored). For a mean μ_θ built
     from ε̂, σ*_t² is the variance of p(x_{t−1} | x_t) = N(μ_θ, σ² I) that minimises the
@@ -99,8 +99,7 @@ def optimal_variance(sched: Schedule, mse: torch.Tensor) -> torch.Tensor:
         )
     if not bool(torch.isfinite(mse[1:]).all() and (mse[1:] >= 0).all()):
         raise ValueError("mse must hold finite values ≥ 0 (mean squared errors)")
-    co = posterior_coefficients(sched)
-    out = co["beta_tilde"] + co["c2"] * mse
+    out = sched.posterior_variance + error_scale(sched) * mse
     out[0] = 0.0
     return out
 
@@ -135,7 +134,7 @@ def strided(sched: Schedule, steps: int):
     """The run over ``steps`` evenly spaced steps τ_1 < … < τ_S = T as a schedule of S steps.
 
     Returns (schedule, taus): the new schedule has ᾱ'_i = ᾱ_{τ_i} (ᾱ'_0 = 1), so
-    β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}}, and β̃'_i, the bound and ancestral sampling follow from
+    β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}} (eq. 9.4), and β̃'_i, the bound and ancestral sampling follow from
     it; taus (S + 1,) int64 maps its step i to the original step τ_i (τ_0 = 0).
     The steps are those of :func:`ddpm_lib.sampling.ddim_timesteps`.
     """
