@@ -18,6 +18,7 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.importance` L_vlb with importance-sampled steps (chapter 5)
 - :mod:`ddpm_lib.train`      the training loop with EMA; it trains a copy and stops on a non-finite loss
 - :mod:`ddpm_lib.train_cache` finished training runs kept on disk when DDPM_TRAIN_CACHE is set
+- :mod:`ddpm_lib.variance`   learning σ_t², the optimal variance, strided bounds (chapter 9)
 - :mod:`ddpm_lib.distributed` the same training on several processes (torch.distributed, chapter 11)
 - :mod:`ddpm_lib.metrics`    C2ST, histogram JS and sliced W1, with noise floors
 - :mod:`ddpm_lib.plotting`   the book's figure style
@@ -33,7 +34,7 @@ every progress bar, the chapters' own (:func:`progress_bar`) included
 (see :mod:`ddpm_lib._checks`).
 """
 
-from . import distributed, exercises
+from . import distributed, exercises, variance
 from ._checks import progress_bar
 from .data import DATASETS, GaussianMixture, sample_data
 from .density import entropy, ideal_eps, toy_law
