@@ -464,28 +464,36 @@ def tilted_sample(
     return x[k], ess
 
 
-def arc_coverage(laws: ClassLaws, x: torch.Tensor, c: int, arcs: int = 20) -> float:
-    """Share of the ``arcs`` equal arcs of class c's curve that hold at least half their expected share of x.
+def arc_shares(laws: ClassLaws, x: torch.Tensor, c: int, arcs: int = 20):
+    """Where along class c's curve the points x lie: (arcs,) share of x per arc ÷ its expected share.
 
-    Each point goes to the arc of its most responsible node of p(x_0 | c); an arc of
-    weight a expects a share a of the points. 1 when the samples cover the class,
-    smaller when they collapse onto part of it (a measure of diversity).
+    The curve of class c is cut into ``arcs`` arcs of equal numbers of nodes; each point
+    goes to the arc of its most responsible node of p(x_0 | c). An exact sample of
+    p(x_0 | c) gives 1 on every arc up to Monte Carlo noise.
     """
     _check_laws(laws)
     c = _check_class(c, laws)
     check_points(x, "x")
+    check_count(arcs, "arcs")
     law = laws.laws[c]
     K = law.means.shape[0]
-    check_count(arcs, "arcs")
     if arcs > K:
         raise ValueError(f"arcs must be at most the class's {K} nodes, got {arcs}")
-    node = torch.argmax(law._log_components(x), 1)
-    arc = node * arcs // K
-    share = torch.bincount(arc, minlength=arcs).double() / len(x)
+    node = torch.argmax(law._log_components(x), 1).cpu()
+    share = torch.bincount(node * arcs // K, minlength=arcs).double() / len(x)
     expected = torch.zeros(arcs, dtype=torch.float64).index_add_(
         0, torch.arange(K) * arcs // K, law.weights
     )
-    return float((share >= 0.5 * expected).double().mean())
+    return share / expected
+
+
+def arc_coverage(laws: ClassLaws, x: torch.Tensor, c: int, arcs: int = 20) -> float:
+    """Share of the ``arcs`` arcs of class c's curve holding at least half their expected share of x.
+
+    1 when the samples cover the class, smaller when they collapse onto part of it (a
+    measure of diversity; see :func:`arc_shares`).
+    """
+    return float((arc_shares(laws, x, c, arcs) >= 0.5).double().mean())
 
 
 def mean_entropy(log_post: torch.Tensor) -> float:
@@ -499,6 +507,7 @@ __all__ = [
     "ConditionalMLP",
     "NoisyClassifier",
     "arc_coverage",
+    "arc_shares",
     "bayes_classify",
     "cfg_combine",
     "cfg_eps",
