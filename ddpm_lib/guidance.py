@@ -208,18 +208,48 @@ def classifier_guided_eps(
     return eps - scale * noise * grad_log_post
 
 
-def ideal_guided_eps(laws: ClassLaws, sched: Schedule, c: int, w: float):
+def _classes_of(c, n: int, top: int, device) -> torch.Tensor:
+    """One class per row: c an integer (every row) or (n,) integers, each in 0…top − 1."""
+    if is_count(c, 0):
+        if c >= top:
+            raise ValueError(f"c must be a class in 0…{top - 1}, got {c!r}")
+        return torch.full((n,), int(c), dtype=torch.long, device=device)
+    if not isinstance(c, torch.Tensor) or c.dtype.is_floating_point or c.ndim != 1:
+        raise TypeError(f"c must be a class (int) or an integer tensor (n,), got {c!r}")
+    if len(c) != n:
+        raise ValueError(f"c must have one class per point, {n}; got {len(c)}")
+    if c.numel() and (c.min() < 0 or c.max() >= top):
+        raise ValueError(
+            f"c must hold classes in 0…{top - 1}, got {c.unique().tolist()}"
+        )
+    return c.to(device=device, dtype=torch.long)
+
+
+def ideal_guided_eps(laws: ClassLaws, sched: Schedule, c, w: float):
     """The exact guided denoiser −√(1−ᾱ_t) ∇ log p_w(x_t | c), as a callable (x, t) -> ε̃.
 
     It is :func:`cfg_combine` of the ideal denoisers of p(x_0 | c) and p(x_0)
     (:func:`ddpm_lib.density.ideal_eps`), so it is exactly what a perfect network
-    would give; float32 responsibilities, as chapter 6's samplers use.
+    would give; float32 responsibilities, as chapter 6's samplers use. ``c``: one class
+    for every point, or (n,) classes, one per row of the x it will be called with.
     """
     _check_laws(laws)
-    c, w = _check_class(c, laws), _check_w(w)
-    eps_c = ideal_eps(laws.laws[c], sched, dtype=torch.float32)
+    w = _check_w(w)
+    if is_count(c, 0):
+        _check_class(c, laws)
+    eps_k = [ideal_eps(law, sched, dtype=torch.float32) for law in laws.laws]
     eps_all = ideal_eps(laws.full, sched, dtype=torch.float32)
-    return lambda x, t: cfg_combine(eps_c(x, t), eps_all(x, t), w)
+
+    def eps(x, t):
+        t = check_steps(t, x)
+        cls = _classes_of(c, x.shape[0], laws.classes, x.device)
+        e_c = torch.empty_like(x)
+        for k in cls.unique().tolist():
+            rows = cls == k
+            e_c[rows] = eps_k[k](x[rows], t[rows])
+        return cfg_combine(e_c, eps_all(x, t), w)
+
+    return eps
 
 
 class ConditionalMLP(nn.Module):
@@ -389,28 +419,25 @@ def classifier_grad(classifier, x: torch.Tensor, t, c) -> torch.Tensor:
     return grad
 
 
-def cfg_eps(model: ConditionalMLP, c: int, w: float):
-    """The network's classifier-free guided ε̃ for class c as a callable (x, t) -> ε̃.   (eq. 10.5)
+def cfg_eps(model: ConditionalMLP, c, w: float):
+    """The network's classifier-free guided ε̃ as a callable (x, t) -> ε̃.   (eq. 10.5)
 
-    One call of the network on the batch stacked twice, with c and with the null class.
-    The callable carries the model's ``schedule``, so the samplers refuse another one.
+    ``c``: one class for every point, or (n,) classes, one per row of x. One call of the
+    network on the batch stacked twice, with the classes and with the null class. The
+    callable carries the model's ``schedule``, so the samplers refuse another one.
     """
     if not isinstance(model, ConditionalMLP):
         raise TypeError(f"model must be a ConditionalMLP, got {type(model).__name__}")
-    if not is_count(c, 0) or c >= model.classes:
-        raise ValueError(f"c must be a class in 0…{model.classes - 1}, got {c!r}")
     w = _check_w(w)
+    if is_count(c, 0):
+        _classes_of(c, 1, model.classes, "cpu")
 
     def eps(x, t):
         n = x.shape[0]
         t = check_steps(t, x)
-        labels = torch.cat(
-            [
-                torch.full((n,), c, device=x.device),
-                torch.full((n,), model.null, device=x.device),
-            ]
-        )
-        out = model(torch.cat([x, x]), torch.cat([t, t]), labels)
+        cls = _classes_of(c, n, model.classes, x.device)
+        null = torch.full((n,), model.null, device=x.device)
+        out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cls, null]))
         return cfg_combine(out[:n], out[n:], w)
 
     eps.schedule = model.schedule
