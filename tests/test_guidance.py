@@ -227,3 +227,20 @@ def test_meta_device_shapes():
     assert m(x, torch.ones(5, dtype=torch.long, device="meta"), 1).shape == (5, 2)
     clf = gd.NoisyClassifier().to("meta")
     assert clf(x, torch.ones(5, dtype=torch.long, device="meta")).shape == (5, 2)
+
+
+def test_a_class_per_row_is_each_class_on_its_rows(laws):
+    x = _points(n=12, seed=9).float()
+    labels = torch.tensor([0, 1] * 6)
+    both = gd.ideal_guided_eps(laws, SCHED, labels, 2.0)(x, 30)
+    for c in (0, 1):
+        one = gd.ideal_guided_eps(laws, SCHED, c, 2.0)(x[labels == c], 30)
+        assert torch.allclose(both[labels == c], one)
+    torch.manual_seed(0)
+    m = gd.ConditionalMLP(hidden=16, depth=1, embed_dim=4)
+    both = gd.cfg_eps(m, labels, 1.0)(x, 7)
+    for c in (0, 1):
+        one = gd.cfg_eps(m, c, 1.0)(x[labels == c], 7)
+        assert torch.allclose(both[labels == c], one, atol=1e-6)
+    with pytest.raises(ValueError, match="one class per point"):
+        gd.cfg_eps(m, labels[:5], 1.0)(x, 7)
