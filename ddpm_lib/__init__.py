@@ -25,6 +25,7 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.frames`     kernel-free frame players for the static book (chapters 1, 2, 4)
 - :mod:`ddpm_lib.glued`      numbers in the prose, shown in the book and in JupyterLab
 - :mod:`ddpm_lib.animation`  reverse-chain animations that play offline (chapter 4)
+- :mod:`ddpm_lib.guidance`   conditional laws, classifier and classifier-free guidance (chapter 10)
 - :mod:`ddpm_lib.benchmark`  the book's settings and measurements (chapter 6, tools/benchmark.py)
 - :mod:`ddpm_lib.exercises`  exercises that check themselves: ``dl.exercises.check(label, answer)``
 
@@ -34,7 +35,7 @@ every progress bar, the chapters' own (:func:`progress_bar`) included
 (see :mod:`ddpm_lib._checks`).
 """
 
-from . import distributed, exercises, variance
+from . import distributed, exercises, guidance, variance
 from ._checks import progress_bar
 from .data import DATASETS, GaussianMixture, sample_data
 from .density import entropy, ideal_eps, toy_law
