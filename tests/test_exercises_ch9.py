@@ -49,15 +49,15 @@ def test_analytic_wrong(word):
     assert not verdict and word in verdict.message, verdict
 
 
-# ex-ch9-range: learned_log_variance(sched, t, v) -> log σ²
-def _range(kappa=lambda v: (v + 1) / 2, swap=False, linear=False, clip=True):
-    def learned_log_variance(sched, t, v):
+# ex-ch9-range: learned_log_variance(sched, t, r) -> log σ²
+def _range(kappa=lambda r: (r + 1) / 2, swap=False, linear=False, clip=True):
+    def learned_log_variance(sched, t, r):
         beta = sched.betas[t]
         bt = (
             sched.posterior_variance_clipped[t] if clip else sched.posterior_variance[t]
         )
         hi, lo = (bt, beta) if swap else (beta, bt)
-        k = kappa(v)
+        k = kappa(r)
         if linear:
             return torch.log(k * hi + (1 - k) * lo)
         return k * hi.log() + (1 - k) * lo.log()
@@ -65,17 +65,17 @@ def _range(kappa=lambda v: (v + 1) / 2, swap=False, linear=False, clip=True):
     return learned_log_variance
 
 
-def range_by_library(sched, t, v):
-    return log_variance(torch.full((len(v),), t), sched, "learned", v)
+def range_by_library(sched, t, r):
+    return log_variance(torch.full((len(r),), t), sched, "learned", r)
 
 
 RANGE_WRONG = {
-    "map v to κ": _range(kappa=lambda v: v),
+    "map r to κ": _range(kappa=lambda r: r),
     "swapped": _range(swap=True),
     "their logarithms": _range(linear=True),
     "not finite": _range(clip=False),
-    "not the variance": lambda s, t, v: _range()(s, t, v).exp(),
-    "shape": lambda s, t, v: _range()(s, t, v).mean(),
+    "not the variance": lambda s, t, r: _range()(s, t, r).exp(),
+    "shape": lambda s, t, r: _range()(s, t, r).mean(),
 }
 
 
