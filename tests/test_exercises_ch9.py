@@ -49,15 +49,15 @@ def test_analytic_wrong(word):
     assert not verdict and word in verdict.message, verdict
 
 
-# ex-ch9-range: learned_log_variance(sched, t, r) -> log σ²
-def _range(kappa=lambda r: (r + 1) / 2, swap=False, linear=False, clip=True):
-    def learned_log_variance(sched, t, r):
+# ex-ch9-range: learned_log_variance(sched, t, nu) -> log σ²
+def _range(kappa=lambda nu: (nu + 1) / 2, swap=False, linear=False, clip=True):
+    def learned_log_variance(sched, t, nu):
         beta = sched.betas[t]
         bt = (
             sched.posterior_variance_clipped[t] if clip else sched.posterior_variance[t]
         )
         hi, lo = (bt, beta) if swap else (beta, bt)
-        k = kappa(r)
+        k = kappa(nu)
         if linear:
             return torch.log(k * hi + (1 - k) * lo)
         return k * hi.log() + (1 - k) * lo.log()
@@ -65,17 +65,17 @@ def _range(kappa=lambda r: (r + 1) / 2, swap=False, linear=False, clip=True):
     return learned_log_variance
 
 
-def range_by_library(sched, t, r):
-    return log_variance(torch.full((len(r),), t), sched, "learned", r)
+def range_by_library(sched, t, nu):
+    return log_variance(torch.full((len(nu),), t), sched, "learned", nu)
 
 
 RANGE_WRONG = {
-    "map r to κ": _range(kappa=lambda r: r),
+    "map nu to κ": _range(kappa=lambda nu: nu),
     "swapped": _range(swap=True),
     "their logarithms": _range(linear=True),
     "not finite": _range(clip=False),
-    "not the variance": lambda s, t, r: _range()(s, t, r).exp(),
-    "shape": lambda s, t, r: _range()(s, t, r).mean(),
+    "not the variance": lambda s, t, nu: _range()(s, t, nu).exp(),
+    "shape": lambda s, t, nu: _range()(s, t, nu).mean(),
 }
 
 

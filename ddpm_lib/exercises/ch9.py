@@ -82,7 +82,7 @@ def check_analytic(answer):
 
 @exercise("ex-ch9-range")
 def check_range(answer):
-    """learned_log_variance(sched, t, r) -> log σ_t², shape of r (n, d)."""
+    """learned_log_variance(sched, t, nu) -> log σ_t², shape of nu (n, d)."""
     g = torch.Generator().manual_seed(9)
     for sched, t in _cases():
         beta, ab, ab_prev, _ = _step_terms(sched, t)
@@ -91,17 +91,17 @@ def check_range(answer):
             bt = (1 - ab) / (1 - ab2) * beta2
         else:
             bt = (1 - ab_prev) / (1 - ab) * beta
-        r = torch.rand(7, 2, generator=g, dtype=torch.float64) * 2 - 1
-        r[0] = torch.tensor([-1.0, 1.0], dtype=torch.float64)
-        kappa = (r + 1) / 2
+        nu = torch.rand(7, 2, generator=g, dtype=torch.float64) * 2 - 1
+        nu[0] = torch.tensor([-1.0, 1.0], dtype=torch.float64)
+        kappa = (nu + 1) / 2
         reference = kappa * math.log(beta) + (1 - kappa) * math.log(bt)
-        got = torch.as_tensor(answer(sched, t, r.clone()), dtype=torch.float64)
+        got = torch.as_tensor(answer(sched, t, nu.clone()), dtype=torch.float64)
         if close(got, reference, rtol=1e-9, atol=1e-12):
             continue
         if got.shape != reference.shape:
             return wrong(
-                f"for r of shape {tuple(r.shape)} you return shape {tuple(got.shape)}; "
-                "return one log-variance per entry of r."
+                f"for nu of shape {tuple(nu.shape)} you return shape {tuple(got.shape)}; "
+                "return one log-variance per entry of nu."
             )
         if not bool(torch.isfinite(got).all()):
             return wrong(
@@ -111,9 +111,9 @@ def check_range(answer):
         hint = first_mistake(
             got,
             {
-                "r is in [−1, 1] but the weight κ must be in [0, 1]: map r to κ "
-                "first.": r * math.log(beta) + (1 - r) * math.log(bt),
-                "The ends are swapped: r = 1 is the larger variance, β_t.": kappa
+                "nu is in [−1, 1] but the weight κ must be in [0, 1]: map nu to κ "
+                "first.": nu * math.log(beta) + (1 - nu) * math.log(bt),
+                "The ends are swapped: nu = 1 is the larger variance, β_t.": kappa
                 * math.log(bt)
                 + (1 - kappa) * math.log(beta),
                 "You interpolate the variances; the range interpolates their "
@@ -135,5 +135,5 @@ def check_range(answer):
             )
         )
     return right(
-        "log σ² = κ log β_t + (1 − κ) log β̃_t with κ = (r + 1)/2, β̃_2 at t = 1."
+        "log σ² = κ log β_t + (1 − κ) log β̃_t with κ = (nu + 1)/2, β̃_2 at t = 1."
     )
