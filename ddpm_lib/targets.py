@@ -243,18 +243,22 @@ class AsEps(nn.Module):
 
 
 def draws_per_step(x0: torch.Tensor, sched: Schedule, generator=None):
-    """Every step t = 1…T once for each point of x0 (m, d), with fresh noise.
+    """Steps and noise for data x0 (T·m, d): the rows m(t − 1) … mt − 1 get step t.
 
-    Returns (x_0, t, ε), each with T·m rows, ordered by t: a Monte Carlo sample of the
-    losses' expectation over t ~ Uniform{1…T} stratified by step, so that the losses
-    of each step are also available (``.view(T, m)``).
+    Returns (t, ε), with t ordered 1, …, 1, 2, …, T: a Monte Carlo sample of the losses'
+    expectation over t ~ Uniform{1…T}, stratified by step, so that the losses of each
+    step are also available (``.view(T, m)``). Every row has its own x_0 and ε, so the
+    strata are independent (:func:`stratified_mean_se`).
     """
     check_points(x0, "x0")
     check_schedule(sched)
-    m = x0.shape[0]
+    if x0.shape[0] % sched.T:
+        raise ValueError(
+            f"x0 must have a multiple of T = {sched.T} rows, got {x0.shape[0]}"
+        )
+    m = x0.shape[0] // sched.T
     t = torch.arange(1, sched.T + 1, device=x0.device).repeat_interleave(m)
-    x0_all = x0.repeat(sched.T, 1)
-    return x0_all, t, randn_like(x0_all, generator)
+    return t, randn_like(x0, generator)
 
 
 @torch.no_grad()

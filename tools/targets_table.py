@@ -47,8 +47,8 @@ from ddpm_lib.targets import (
 def one_data_set(name, cfg, steps, per_step, nll_points):
     """Every target's row for data set ``name`` (a dict per target)."""
     sched = schedule_for(cfg)
-    x0 = sample_data(name, per_step, seed=11).double()
-    x0, t, eps = draws_per_step(x0, sched, torch.Generator().manual_seed(12))
+    x0 = sample_data(name, per_step * sched.T, seed=11).double()
+    t, eps = draws_per_step(x0, sched, torch.Generator().manual_seed(12))
     floor = point_losses(ideal_eps(toy_law(name), sched), x0, t, eps, sched)
     rows = {}
     for target in TARGETS:
