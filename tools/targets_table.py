@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+import math
 import time
 from pathlib import Path
 
@@ -55,7 +56,13 @@ def one_data_set(name, cfg, steps, per_step, nll_points):
         run = train_target(name, target, cfg, steps)
         model = AsEps(run.model, target)
         ours = point_losses(copy.deepcopy(model).double(), x0, t, eps, sched)
-        quality, _ = ddpm_quality(model, name, cfg)
+        samples = []
+        try:
+            quality, _ = ddpm_quality(model, name, cfg, keep=samples)
+        except ValueError:  # a sampler that left some points non-finite
+            quality = {"js": math.nan, "js_floor": 1.0, "c2st": math.nan}
+            quality["c2st_floor"] = math.nan
+        bad = sum(int((~torch.isfinite(x)).any(1).sum()) for x in samples)
         nll = nll_table(model, name, sched, nll_points)
         rows[target] = {
             "seconds": run.seconds,
@@ -66,6 +73,7 @@ def one_data_set(name, cfg, steps, per_step, nll_points):
             "js_ratio": quality["js"] / quality["js_floor"],
             "c2st": quality["c2st"],
             "c2st_floor": quality["c2st_floor"],
+            "non_finite": bad,
             "nll": nll["nll_bound"],
             "ideal_nll": nll["ideal_nll_bound"],
             "entropy": nll["entropy"],
@@ -88,6 +96,7 @@ def table(name, rows) -> str:
             f"{r['excess'][0]:11.4f} ± {r['excess'][1]:.4f}{r['eps_loss'][0]:9.4f}"
             f"{r['js_ratio']:9.2f}{r['c2st']:7.3f}"
             f"{r['nll'][0]:10.3f} ± {r['nll'][1]:.3f}"
+            + (f"  ({r['non_finite']} non-finite samples)" if r["non_finite"] else "")
         )
     r = next(iter(rows.values()))
     lines.append(
