@@ -12,6 +12,7 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.sampling`   DDPM and DDIM samplers (chapters 4 and 6)
 - :mod:`ddpm_lib.solvers`    continuous time, DDIM-η, SDE/ODE, Heun, DPM-Solver++(2M) (chapter 7)
 - :mod:`ddpm_lib.flow_likelihood` the exact likelihood of a deterministic sampler (chapter 7)
+- :mod:`ddpm_lib.targets`    what the network outputs: ε, x̂_0, v, score, velocity (chapter 8)
 - :mod:`ddpm_lib.data`       toy 2D data and a Gaussian mixture
 - :mod:`ddpm_lib.density`    the exact law of each toy data set, its entropy, the ideal denoiser (chapters 4–6)
 - :mod:`ddpm_lib.bound`      the variational bound term by term (chapter 5)
@@ -72,6 +73,7 @@ from .reverse import (
 from .sampling import ddim_sample, ddim_timesteps, ddpm_sample
 from .schedules import SCHEDULES, Schedule, make_betas
 from .solvers import noise_rate, pf_ode_euler, reverse_sde_sample, sample, time_grid
+from .targets import AsEps, eps_from, from_eps, loss_weight
 from .train import TrainingDiverged, TrainResult, torch_threads, train
 
 __version__ = "0.1.0"
