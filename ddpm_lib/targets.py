@@ -13,11 +13,11 @@ targets and their value for the pair (x_0, ε) are
 The last is the velocity of the linear path y_τ = (1 − τ) x_0 + τ ε, which is x_t divided
 by a + σ̄ at τ = σ̄/(a + σ̄) (eq. 8.6). Given x_t, each is an affine function of ε, so
 a prediction of one is a prediction of every other (:func:`eps_from`,
-:func:`from_eps`), and the squared error of target k is w_k(t) times that of ε
+:func:`from_eps`), and the squared error of target k is λ_k(t) times that of ε
 (:func:`loss_weight`, eq. 8.4; Kingma & Gao 2023):
 
-    w_eps = 1,  w_x0 = 1/SNR,  w_v = 1 + 1/SNR,  w_score = 1 + SNR,
-    w_velocity = (1 + SNR^{−1/2})².
+    λ_eps = 1,  λ_x0 = 1/SNR,  λ_v = 1 + 1/SNR,  λ_score = 1 + SNR,
+    λ_velocity = (1 + SNR^{−1/2})².
 
 Each ``loss_<target>`` is a training loss for :func:`ddpm_lib.train.train`, defined at
 module level so that the training cache recognises it; :class:`AsEps` turns a network
@@ -113,12 +113,12 @@ def eps_from(target: str, out: torch.Tensor, x: torch.Tensor, t, sched: Schedule
 
 
 def loss_weight(target: str, snr: torch.Tensor) -> torch.Tensor:
-    """w_k(SNR): the squared error of ``target`` is w_k times that of ε at the same x_t.   (eq. 8.4)
+    """λ_k(SNR): the squared error of ``target`` is λ_k times that of ε at the same x_t.   (eq. 8.4)
 
     From eq. 8.2 each error is ε's times a number: 1/√SNR for x̂_0, 1/a for v̂, 1/σ̄ for the
     score, (a + σ̄)/a for the velocity; with a² = SNR/(1 + SNR), σ̄² = 1/(1 + SNR):
-    w = 1, 1/SNR, 1 + 1/SNR, 1 + SNR, (1 + SNR^{−1/2})² (Kingma & Gao 2023).
-    The weight that turns the loss of target j into that of k is w_k/w_j.
+    λ = 1, 1/SNR, 1 + 1/SNR, 1 + SNR, (1 + SNR^{−1/2})² (Kingma & Gao 2023).
+    The weight that turns the loss of target j into that of k is λ_k/λ_j.
     """
     check_target(target)
     snr = torch.as_tensor(snr)
