@@ -43,10 +43,14 @@ UNDECLARED_BUT_SAFE = {
 #: load the networks it trains (ddpm_lib/train_cache.py) rather than train them again.
 FIRST = (
     "notebooks/06_results",
+    "notebooks/11_beyond",
     "notebooks/05_loss",
     "notebooks/03_langevin",
+    "notebooks/08_outputs",
     "notebooks/07_deterministic",
+    "notebooks/10_guidance",
     "notebooks/01_forward_chain",
+    "notebooks/09_variance",
     "notebooks/02_closed_form",
     "notebooks/A1_metrics",
     "notebooks/04_reverse_process",
