@@ -181,4 +181,4 @@ def first_mistake(answer, mistakes: dict, rtol: float = 1e-6, atol: float = 0.0)
     return None
 
 
-from . import a1, ch1, ch2, ch3, ch4, ch5, ch6, ch7  # noqa: E402,F401  (register the checks)
+from . import a1, ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch11  # noqa: E402,F401  (register the checks)
