@@ -27,6 +27,8 @@ mismatch costs):
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from ._checks import check_generator, check_points
@@ -155,10 +157,14 @@ def hf_sample(
     check_model_schedule(model, sched)
     check_points(x_T, "x_T")
     check_generator(generator)
-    if timesteps is not None:
-        scheduler.set_timesteps(timesteps=list(timesteps))
-    else:
-        scheduler.set_timesteps(sched.T if steps is None else steps)
+    with warnings.catch_warnings():
+        # DPM-Solver's set_timesteps calls np.array on a tensor, which numpy ≥ 2 warns
+        # about (a copy, harmless here); keep that out of the chapters' outputs.
+        warnings.filterwarnings("ignore", "__array__", DeprecationWarning)
+        if timesteps is not None:
+            scheduler.set_timesteps(timesteps=list(timesteps))
+        else:
+            scheduler.set_timesteps(sched.T if steps is None else steps)
     x, record = x_T * scheduler.init_noise_sigma, []
     n = x.shape[0]
     for k in scheduler.timesteps:

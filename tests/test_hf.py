@@ -41,8 +41,14 @@ def gen(seed=5):
 def test_ddpm_same_samples_and_steps(setup, variance):
     sched, model, x_T = setup
     book, traj = ddpm_sample(
-        model, sched, 50, d=3, variance=variance, generator=gen(),
-        return_trajectory=True, x_T=x_T,
+        model,
+        sched,
+        50,
+        d=3,
+        variance=variance,
+        generator=gen(),
+        return_trajectory=True,
+        x_T=x_T,
     )
     s = hf.ddpm_scheduler(sched, variance)
     x, steps = hf.hf_sample(model, sched, s, x_T, generator=gen(), return_steps=True)
@@ -57,7 +63,10 @@ def test_ddpm_same_samples_and_steps(setup, variance):
 
 def test_tables_and_variances(setup):
     sched = setup[0]
-    for variance, want in (("beta", sched.betas), ("beta_tilde", sched.posterior_variance)):
+    for variance, want in (
+        ("beta", sched.betas),
+        ("beta_tilde", sched.posterior_variance),
+    ):
         s = hf.ddpm_scheduler(sched, variance)
         got = torch.stack([s._get_variance(k) for k in range(1, sched.T)])
         assert torch.allclose(got, want[2:], rtol=1e-12, atol=0)
@@ -71,12 +80,25 @@ def test_tables_and_variances(setup):
 def test_ddim_same_samples_and_grid(setup, steps, eta):
     sched, model, x_T = setup
     book, traj = ddim_sample(
-        model, sched, 50, steps, eta=eta, d=3, generator=gen(),
-        return_trajectory=True, x_T=x_T,
+        model,
+        sched,
+        50,
+        steps,
+        eta=eta,
+        d=3,
+        generator=gen(),
+        return_trajectory=True,
+        x_T=x_T,
     )
     s = hf.ddim_scheduler(sched)
     x, rec = hf.hf_sample(
-        model, sched, s, x_T, steps=steps, generator=gen(), eta=eta,
+        model,
+        sched,
+        s,
+        x_T,
+        steps=steps,
+        generator=gen(),
+        eta=eta,
         return_steps=True,
     )
     assert hf.book_steps(s) == ddim_timesteps(sched, steps)

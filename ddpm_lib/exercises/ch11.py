@@ -88,7 +88,9 @@ def _copy_cases():
         train = torch.randn(n, d, generator=g, dtype=torch.float64)
         heldout = torch.randn(n, d, generator=g, dtype=torch.float64)
         u = torch.randn(60, d, generator=g, dtype=torch.float64)
-        r = torch.linspace(0, 1, 60, dtype=torch.float64) ** 2 * (0.1 if d == 2 else 1.0)
+        r = torch.linspace(0, 1, 60, dtype=torch.float64) ** 2 * (
+            0.1 if d == 2 else 1.0
+        )
         yield train[:60] + r[:, None] * u / u.norm(dim=1, keepdim=True), train, heldout
 
 
