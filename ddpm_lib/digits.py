@@ -43,6 +43,19 @@ SIDE, D, LEVELS = 8, 64, 16
 HELD_OUT, SPLIT_SEED = 0.25, 0
 SPLITS = ("train", "heldout")
 
+#: Chapter 11's network and training: the sigmoid schedule of chapter 1 with T = 100, a
+#: ResidualDenoiser of width 256 with 2 blocks, 4000 Adam steps of batch 256 at lr 2e-3.
+SETTINGS = dict(
+    schedule="sigmoid",
+    T=100,
+    hidden=256,
+    blocks=2,
+    steps=4000,
+    batch_size=256,
+    lr=2e-3,
+    seed=0,
+)
+
 
 class ResidualDenoiser(nn.Module):
     """ε_θ(x_t, t) for d = 64: residual blocks that each see the step t.   (chapter 11)
@@ -251,6 +264,31 @@ def evaluate(samples, seed: int = 0) -> dict:
         n_heldout=len(held),
     )
     return out
+
+
+def train_digits(cfg: dict = SETTINGS, cache: bool = True, progress: bool = False):
+    """Chapter 11's run: a fresh :class:`ResidualDenoiser` trained on the training digits.
+
+    The same call as the chapter's (same initial weights, data and settings), so that
+    the two share the training cache (:mod:`ddpm_lib.train_cache`); ``cache=False``
+    always trains (to time it).
+    """
+    from .schedules import Schedule
+    from .train import train
+
+    torch.manual_seed(cfg["seed"])  # the initial weights
+    net = ResidualDenoiser(hidden=cfg["hidden"], blocks=cfg["blocks"])
+    return train(
+        net,
+        load("train")[0],
+        Schedule.named(cfg["schedule"], cfg["T"]),
+        steps=cfg["steps"],
+        batch_size=cfg["batch_size"],
+        lr=cfg["lr"],
+        seed=cfg["seed"],
+        progress=progress,
+        cache=cache,
+    )
 
 
 def format_metrics(m: dict) -> str:
