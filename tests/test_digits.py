@@ -108,3 +108,25 @@ def test_residual_denoiser_shapes_time_and_training():
     g = torch.Generator().manual_seed(2)
     after = l_simple(res.raw_model, data[:500], sched, generator=g).item()
     assert after < 0.8 * before
+
+
+def test_train_digits_is_the_chapters_call():
+    """Same settings, same weights: the chapter and train_digits share a training run."""
+    cfg = dict(digits.SETTINGS, hidden=16, steps=20, T=10)
+    a = digits.train_digits(cfg, cache=False)
+    torch.manual_seed(cfg["seed"])
+    net = digits.ResidualDenoiser(hidden=cfg["hidden"], blocks=cfg["blocks"])
+    b = train(
+        net,
+        digits.load("train")[0],
+        Schedule.named(cfg["schedule"], cfg["T"]),
+        steps=cfg["steps"],
+        batch_size=cfg["batch_size"],
+        lr=cfg["lr"],
+        seed=cfg["seed"],
+        progress=False,
+        cache=False,
+    )
+    assert a.model.schedule.same_as(Schedule.named("sigmoid", 10))
+    for pa, pb in zip(a.model.parameters(), b.model.parameters()):
+        assert torch.equal(pa, pb)
