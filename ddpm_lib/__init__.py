@@ -28,6 +28,8 @@ One module per idea, named after it:
 - :mod:`ddpm_lib.animation`  reverse-chain animations that play offline (chapter 4)
 - :mod:`ddpm_lib.guidance`   conditional laws, classifier and classifier-free guidance (chapter 10)
 - :mod:`ddpm_lib.benchmark`  the book's settings and measurements (chapter 6, tools/benchmark.py)
+- :mod:`ddpm_lib.digits`     8×8 digits in 64-D, a residual denoiser, scores beside held-out floors (chapter 11)
+- :mod:`ddpm_lib.hf`         diffusers' schedulers set up to take the book's steps (chapter 11; imports diffusers lazily)
 - :mod:`ddpm_lib.exercises`  exercises that check themselves: ``dl.exercises.check(label, answer)``
 
 Every public function checks its arguments and raises TypeError/ValueError naming the
@@ -36,7 +38,7 @@ every progress bar, the chapters' own (:func:`progress_bar`) included
 (see :mod:`ddpm_lib._checks`).
 """
 
-from . import distributed, exercises, guidance, variance
+from . import digits, distributed, exercises, guidance, hf, variance
 from ._checks import progress_bar
 from .data import DATASETS, GaussianMixture, sample_data
 from .density import entropy, ideal_eps, toy_law

@@ -182,4 +182,4 @@ def first_mistake(answer, mistakes: dict, rtol: float = 1e-6, atol: float = 0.0)
 
 
 # register the checks of every chapter
-from . import a1, ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8, ch9, ch10  # noqa: E402,F401
+from . import a1, ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8, ch9, ch10, ch11  # noqa: E402,F401
