@@ -8,7 +8,7 @@ the upper moon and 300…599 the lower one (``density._curve``). Every noised la
 p(x_t | c) and p(x_t) is again a mixture, so the posterior p(c | x_t), the class
 scores, the ideal conditional denoisers and the guided score of
 
-    p_w(x_t | c) ∝ p(x_t | c)^{1+w} / p(x_t)^w                       (eq. 10.4)
+    p_w(x_t | c) ∝ p(x_t | c)^{1+w} / p(x_t)^w                       (eq. 10.3)
 
 are exact at every step. Classifier-free guidance (Ho & Salimans 2022) combines the
 conditional and unconditional ε-predictions as (1 + w) ε(x_t, c) − w ε(x_t);
@@ -45,7 +45,8 @@ from .models import SinusoidalEmbedding, check_model_schedule, is_even_count
 from .schedules import Schedule, check_schedule
 
 #: Probability of replacing a training label by the null class (Ho & Salimans 2022
-#: found 0.1 to 0.2 best on ImageNet; 0.1 leaves the conditional task 90 % of the batch).
+#: found 0.1 and 0.2 better than 0.5 on ImageNet; 0.1 leaves the conditional task
+#: 90 % of the batch).
 P_UNCOND = 0.1
 
 
@@ -159,7 +160,7 @@ def bayes_classify(laws: ClassLaws, x: torch.Tensor) -> torch.Tensor:
 def guided_log_density(
     laws: ClassLaws, x: torch.Tensor, c: int, w: float, alpha_bar: float = 1.0
 ) -> torch.Tensor:
-    """(1 + w) log p(x_t | c) − w log p(x_t), (n,) float64: log p_w(x_t | c) up to a constant.   (eq. 10.4)"""
+    """(1 + w) log p(x_t | c) − w log p(x_t), (n,) float64: log p_w(x_t | c) up to a constant.   (eq. 10.3)"""
     c, w = _check_class(c, laws), _check_w(w)
     log_c = class_log_densities(laws, x, alpha_bar)[:, c]
     log_all = _law_at(laws.full, alpha_bar).log_prob(x)
@@ -169,7 +170,7 @@ def guided_log_density(
 def guided_score(
     laws: ClassLaws, x: torch.Tensor, c: int, w: float, alpha_bar: float = 1.0
 ) -> torch.Tensor:
-    """∇ log p_w(x_t | c) = (1 + w) ∇ log p(x_t | c) − w ∇ log p(x_t), exact, shape of x.   (eq. 10.4)
+    """∇ log p_w(x_t | c) = (1 + w) ∇ log p(x_t | c) − w ∇ log p(x_t), exact, shape of x.   (eq. 10.3)
 
     Equally ∇ log p(x_t | c) + w ∇ log p(c | x_t) (eq. 10.3): the class score pushed
     by w times the classifier's gradient.
@@ -183,7 +184,7 @@ def guided_score(
 
 
 def cfg_combine(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float):
-    """Classifier-free guidance: ε̃ = (1 + w) ε(x_t, c) − w ε(x_t).   (eq. 10.5; Ho & Salimans 2022)"""
+    """Classifier-free guidance: ε̃ = (1 + w) ε(x_t, c) − w ε(x_t).   (eq. 10.4; Ho & Salimans 2022)"""
     w = _check_w(w)
     if eps_cond.shape != eps_uncond.shape:
         raise ValueError(
@@ -196,9 +197,9 @@ def cfg_combine(eps_cond: torch.Tensor, eps_uncond: torch.Tensor, w: float):
 def classifier_guided_eps(
     eps: torch.Tensor, grad_log_post: torch.Tensor, sched: Schedule, t, scale: float
 ) -> torch.Tensor:
-    """Classifier guidance: ε̃ = ε(x_t) − s √(1−ᾱ_t) ∇ log p(c | x_t).   (eq. 10.6; Dhariwal & Nichol 2021)
+    """Classifier guidance: ε̃ = ε(x_t) − s √(1−ᾱ_t) ∇ log p(c | x_t).   (eq. 10.5; Dhariwal & Nichol 2021)
 
-    With the unconditional ε and s = 1 + w this is the guided score of eq. 10.4,
+    With the unconditional ε and s = 1 + w this is the guided score of eq. 10.3,
     the same target as :func:`cfg_combine` with weight w.
     """
     check_schedule(sched)
@@ -397,7 +398,7 @@ class NoisyClassifier(nn.Module):
 
 
 def classifier_loss(model, batch: torch.Tensor, sched: Schedule, generator=None):
-    """Cross-entropy −log p_φ(c | x_t) at x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, t ~ U{1…T}.   (eq. 10.8)
+    """Cross-entropy −log p_φ(c | x_t) at x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε, t ~ U{1…T}.
 
     batch: (n, d + 1) as in :func:`cfg_loss`. Its minimum over all classifiers is the
     mean entropy of the exact p(c | x_t), which the chapter compares it with.
@@ -420,7 +421,7 @@ def classifier_grad(classifier, x: torch.Tensor, t, c) -> torch.Tensor:
 
 
 def cfg_eps(model: ConditionalMLP, c, w: float):
-    """The network's classifier-free guided ε̃ as a callable (x, t) -> ε̃.   (eq. 10.5)
+    """The network's classifier-free guided ε̃ as a callable (x, t) -> ε̃.   (eq. 10.4)
 
     ``c``: one class for every point, or (n,) classes, one per row of x. One call of the
     network on the batch stacked twice, with the classes and with the null class. The
@@ -445,7 +446,7 @@ def cfg_eps(model: ConditionalMLP, c, w: float):
 
 
 def classifier_guided(model: ConditionalMLP, classifier, c: int, scale: float):
-    """Classifier guidance of the network's unconditional ε by ``classifier``, as (x, t) -> ε̃.   (eq. 10.6)"""
+    """Classifier guidance of the network's unconditional ε by ``classifier``, as (x, t) -> ε̃.   (eq. 10.5)"""
     if not isinstance(model, ConditionalMLP):
         raise TypeError(f"model must be a ConditionalMLP, got {type(model).__name__}")
     if not isinstance(classifier, NoisyClassifier):
