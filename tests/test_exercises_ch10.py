@@ -13,7 +13,7 @@ def cfg_right(eps_cond, eps_uncond, w):
 
 
 CFG_WRONG = {
-    "convention": lambda e_c, e_u, w: e_u + w * (e_c - e_u),
+    "scale s = 1 + w": lambda e_c, e_u, w: e_u + w * (e_c - e_u),
     "swapped": lambda e_c, e_u, w: (1 + w) * e_u - w * e_c,
     "sign": lambda e_c, e_u, w: (1 + w) * e_c + w * e_u,
     "add up to 1": lambda e_c, e_u, w: w * e_c - w * e_u,

@@ -38,8 +38,8 @@ def check_cfg(cfg):
         hint = first_mistake(
             out,
             {
-                "w = 0 must give the conditional prediction: that is the convention "
-                "where w = 1 means no guidance (the guidance scale s = 1 + w).": e_u
+                "you used w as the scale s = 1 + w of some papers, where s = 1 is "
+                "unguided; here w = 0 must give the conditional prediction.": e_u
                 + w * (e_c - e_u),
                 "the two predictions are swapped: guidance moves away from the "
                 "unconditional prediction, towards the conditional one.": (1 + w) * e_u
