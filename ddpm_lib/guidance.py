@@ -253,6 +253,32 @@ def ideal_guided_eps(laws: ClassLaws, sched: Schedule, c, w: float):
     return eps
 
 
+def _setup(module, d, classes, hidden, depth, embed_dim) -> None:
+    """The argument checks and bookkeeping shared by :class:`ConditionalMLP` and
+    :class:`NoisyClassifier` (as :class:`~ddpm_lib.models.MLPDenoiser` keeps them)."""
+    for value, name in ((d, "d"), (classes, "classes"), (hidden, "hidden")):
+        check_count(value, name)
+    check_count(depth, "depth")
+    if not is_even_count(embed_dim):
+        raise ValueError(f"embed_dim must be an even integer ≥ 2, got {embed_dim!r}")
+    module.d, module.classes = d, classes
+    module.kwargs = dict(
+        d=d, classes=classes, hidden=hidden, depth=depth, embed_dim=embed_dim
+    )
+    module.schedule = None
+    module.train_config = {}
+    module.embed = SinusoidalEmbedding(embed_dim)
+
+
+def _hidden_layers(width: int, hidden: int, depth: int) -> list:
+    """``depth`` layers Linear → SiLU, the first from ``width`` inputs, then ``hidden``."""
+    layers = []
+    for _ in range(depth):
+        layers += [nn.Linear(width, hidden), nn.SiLU()]
+        width = hidden
+    return layers
+
+
 class ConditionalMLP(nn.Module):
     """ε_θ(x_t, t, c): chapter 4's MLP with a learned class embedding beside the step's.
 
@@ -270,26 +296,9 @@ class ConditionalMLP(nn.Module):
         embed_dim: int = 32,
     ):
         super().__init__()
-        for value, name in ((d, "d"), (classes, "classes"), (hidden, "hidden")):
-            check_count(value, name)
-        check_count(depth, "depth")
-        if not is_even_count(embed_dim):
-            raise ValueError(
-                f"embed_dim must be an even integer ≥ 2, got {embed_dim!r}"
-            )
-        self.d, self.classes = d, classes
-        self.kwargs = dict(
-            d=d, classes=classes, hidden=hidden, depth=depth, embed_dim=embed_dim
-        )
-        self.schedule: Schedule | None = None
-        self.train_config: dict = {}
-        self.embed = SinusoidalEmbedding(embed_dim)
+        _setup(self, d, classes, hidden, depth, embed_dim)
         self.class_embed = nn.Embedding(classes + 1, embed_dim)
-        layers, width = [], d + 2 * embed_dim
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
-        self.body = nn.Sequential(*layers)
+        self.body = nn.Sequential(*_hidden_layers(d + 2 * embed_dim, hidden, depth))
         self.eps_head = nn.Linear(hidden, d)
 
     @property
@@ -364,24 +373,8 @@ class NoisyClassifier(nn.Module):
         embed_dim: int = 16,
     ):
         super().__init__()
-        for value, name in ((d, "d"), (classes, "classes"), (hidden, "hidden")):
-            check_count(value, name)
-        check_count(depth, "depth")
-        if not is_even_count(embed_dim):
-            raise ValueError(
-                f"embed_dim must be an even integer ≥ 2, got {embed_dim!r}"
-            )
-        self.d, self.classes = d, classes
-        self.kwargs = dict(
-            d=d, classes=classes, hidden=hidden, depth=depth, embed_dim=embed_dim
-        )
-        self.schedule: Schedule | None = None
-        self.train_config: dict = {}
-        self.embed = SinusoidalEmbedding(embed_dim)
-        layers, width = [], d + embed_dim
-        for _ in range(depth):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
-            width = hidden
+        _setup(self, d, classes, hidden, depth, embed_dim)
+        layers = _hidden_layers(d + embed_dim, hidden, depth)
         self.body = nn.Sequential(*layers, nn.Linear(hidden, classes))
 
     def forward(self, x: torch.Tensor, t) -> torch.Tensor:
