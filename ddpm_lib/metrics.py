@@ -16,11 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.model_selection import (
-    StratifiedGroupKFold,
-    StratifiedKFold,
-    cross_val_score,
-)
+from sklearn.model_selection import PredefinedSplit, StratifiedKFold, cross_val_score
 from sklearn.neighbors import KNeighborsClassifier
 
 from ._checks import check_count, check_real, is_count
@@ -103,10 +99,36 @@ def c2st(samples, reference, k: int = 10, folds: int = 5, seed: int = 0) -> floa
                 cv=StratifiedKFold(folds, shuffle=True, random_state=seed),
             ).mean()
         )
-    cv = StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
-    return float(
-        cross_val_score(KNeighborsClassifier(k), x, y, groups=groups, cv=cv).mean()
+    cv = PredefinedSplit(group_folds(y, groups, folds, seed))
+    return float(cross_val_score(KNeighborsClassifier(k), x, y, cv=cv).mean())
+
+
+def group_folds(y, groups, folds: int, seed: int = 0) -> np.ndarray:
+    """The fold (0 … folds − 1) of each point: every group in one fold, each class spread evenly.
+
+    Greedy: the groups, in a random order (seeded) and then largest first, each go to the
+    fold that holds the smallest share (of its total) of the group's classes, weighted by
+    the group's size in each. Groups of one point are thus dealt out in turn, one class
+    at a time, so each fold holds each class in nearly equal numbers. (scikit-learn's StratifiedGroupKFold does
+    the same job, but evaluates a standard deviation for every group and fold: about
+    4 s for 4000 points, against milliseconds here.) ``y`` holds the classes 0 and 1.
+    """
+    y, groups = np.asarray(y, dtype=np.int64), np.asarray(groups, dtype=np.int64)
+    n_groups = groups.max() + 1
+    # size of every group in each class: (groups, 2)
+    size = np.stack(
+        [np.bincount(groups[y == c], minlength=n_groups) for c in (0, 1)], 1
     )
+    total = np.maximum(size.sum(0), 1).astype(np.float64)
+    order = np.random.default_rng(seed).permutation(n_groups)
+    order = order[np.argsort(-size[order].sum(1), kind="stable")]
+    filled = np.zeros((folds, 2))
+    fold_of_group = np.empty(n_groups, dtype=np.int64)
+    for g in order:
+        f = int(np.argmin((filled / total) @ size[g]))  # weighted by its classes
+        fold_of_group[g] = f
+        filled[f] += size[g]
+    return fold_of_group[groups]
 
 
 def histogram_js(samples, reference, bins: int = HIST_BINS, lim=HIST_RANGE) -> float:

@@ -49,6 +49,42 @@ def test_c2st_is_near_one_for_separated_laws():
     assert c2st(_normal(2000, 54), _normal(2000, 55, shift=(6.0, 0.0))) > 0.95
 
 
+def test_group_folds_keep_groups_whole_and_classes_even():
+    """Every group lands in one fold, and each fold holds each class within the largest
+    group's size of an equal share; the same seed gives the same folds."""
+    from ddpm_lib.metrics import group_folds
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = rng.integers(0, 2, n)
+    groups = rng.integers(0, 1800, n)  # sizes 1 to ~8, some with both classes
+    groups = np.unique(groups, return_inverse=True)[1]
+    folds = group_folds(y, groups, 5, seed=3)
+    for g in np.unique(groups):
+        assert len(set(folds[groups == g])) == 1
+    largest = np.bincount(groups).max()
+    for c in (0, 1):
+        per_fold = np.bincount(folds[y == c], minlength=5)
+        assert per_fold.max() - per_fold.min() <= largest, per_fold
+    assert np.array_equal(folds, group_folds(y, groups, 5, seed=3))
+    assert not np.array_equal(folds, group_folds(y, groups, 5, seed=4))
+
+
+def test_c2st_with_repeated_points_is_one_half_on_average():
+    """Two draws with replacement from one pool of 2000 points (many points repeated, within
+    each draw and across the two) come from the same law: by symmetry the accuracy is ½ on
+    average. 16 seeds, within 4 standard errors of their mean (measured from their spread:
+    repeated points make one value noisier than 0.008)."""
+    vals = []
+    for s in range(16):
+        rng = np.random.default_rng(s)
+        pool = rng.normal(size=(2000, 2))
+        a, b = (pool[rng.integers(0, 2000, 2000)] for _ in range(2))
+        vals.append(c2st(a, b, seed=s))
+    se = np.std(vals, ddof=1) / np.sqrt(len(vals))
+    assert abs(np.mean(vals) - 0.5) < 4 * se, vals
+
+
 # ---------------------------------------------------------------------------
 # Histogram JS
 # ---------------------------------------------------------------------------
