@@ -231,7 +231,8 @@ def ideal_guided_eps(laws: ClassLaws, sched: Schedule, c, w: float):
 
     It is :func:`cfg_combine` of the ideal denoisers of p(x_0 | c) and p(x_0)
     (:func:`ddpm_lib.density.ideal_eps`), so it is exactly what a perfect network
-    would give; float32 responsibilities, as chapter 6's samplers use. ``c``: one class
+    would give (at w = 0 the class's ideal denoiser alone, without the unconditional
+    one); float32 responsibilities, as chapter 6's samplers use. ``c``: one class
     for every point, or (n,) classes, one per row of the x it will be called with.
     """
     _check_laws(laws)
@@ -248,6 +249,8 @@ def ideal_guided_eps(laws: ClassLaws, sched: Schedule, c, w: float):
         for k in cls.unique().tolist():
             rows = cls == k
             e_c[rows] = eps_k[k](x[rows], t[rows])
+        if w == 0:  # (1 + 0) ε(x_t | c) − 0 · ε(x_t): the class's own denoiser
+            return e_c
         return cfg_combine(e_c, eps_all(x, t), w)
 
     return eps
@@ -417,7 +420,8 @@ def cfg_eps(model: ConditionalMLP, c, w: float):
     """The network's classifier-free guided ε̃ as a callable (x, t) -> ε̃.   (eq. 10.4)
 
     ``c``: one class for every point, or (n,) classes, one per row of x. One call of the
-    network on the batch stacked twice, with the classes and with the null class. The
+    network on the batch stacked twice, with the classes and with the null class (at
+    w = 0, where ε̃ is the conditional ε, only with the classes). The
     callable carries the model's ``schedule``, so the samplers refuse another one.
     """
     if not isinstance(model, ConditionalMLP):
@@ -430,6 +434,8 @@ def cfg_eps(model: ConditionalMLP, c, w: float):
         n = x.shape[0]
         t = check_steps(t, x)
         cls = _classes_of(c, n, model.classes, x.device)
+        if w == 0:  # (1 + 0) ε(x_t, c) − 0 · ε(x_t): the conditional network alone
+            return model(x, t, cls)
         null = torch.full((n,), model.null, device=x.device)
         out = model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([cls, null]))
         return cfg_combine(out[:n], out[n:], w)

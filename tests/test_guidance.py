@@ -107,6 +107,19 @@ def test_ideal_guided_eps_is_minus_the_scaled_guided_score(laws):
         assert (eps - want).abs().max() < 1e-4 * (1 + want.abs().max())
 
 
+def test_ideal_guided_eps_at_w_0_is_the_class_denoiser(laws):
+    """At w = 0 the guided target is p(x_t | c) itself: ε̃ = −√(1−ᾱ_t) ∇ log p(x_t | c),
+    from the class law's own noised score, and the limit of small w."""
+    x = _points(seed=7)
+    for t in (1, 30, 80):
+        ab = SCHED.alpha_bar[t].item()
+        eps = gd.ideal_guided_eps(laws, SCHED, 1, 0.0)(x, t).double()
+        want = -math.sqrt(1 - ab) * laws.laws[1].noised(ab).score(x.double())
+        assert (eps - want).abs().max() < 1e-4 * (1 + want.abs().max())
+        near = gd.ideal_guided_eps(laws, SCHED, 1, 1e-9)(x, t).double()
+        assert (eps - near).abs().max() < 1e-5 * (1 + want.abs().max())
+
+
 def test_classifier_guidance_with_the_exact_classifier_is_cfg(laws):
     """ε(x_t) − (1 + w)√(1−ᾱ_t) ∇ log p(c|x_t) = (1 + w) ε(x_t, c) − w ε(x_t), exactly."""
     x, w, t = _points(seed=6), 1.5, 40
@@ -214,6 +227,10 @@ def test_conditional_network_and_losses_train(laws, tmp_path, monkeypatch):
     eps = gd.cfg_eps(m, 1, 2.0)
     want = 3 * m(x, torch.full((7,), 5), 1) - 2 * m(x, torch.full((7,), 5))
     assert torch.allclose(eps(x, 5), want, atol=1e-6)
+    # w = 0 is the conditional network alone, and the limit of small w
+    eps0 = gd.cfg_eps(m, 1, 0.0)(x, 5)
+    assert torch.allclose(eps0, m(x, torch.full((7,), 5), 1), atol=1e-6)
+    assert torch.allclose(eps0, gd.cfg_eps(m, 1, 1e-9)(x, 5), atol=1e-6)
     other = dl.Schedule.named("linear", 100)
     with pytest.raises(ValueError, match="trained with"):
         dl.ddpm_sample(eps, other, 5)
