@@ -59,7 +59,7 @@ class MLPDenoiser(nn.Module):
     through ``depth`` hidden layers of width ``hidden`` with SiLU activations.
 
     With ``learn_variance=False`` the output is ε̂, shape (n, d). With
-    ``learn_variance=True`` it is (n, 2d): ε̂ and a second head v ∈ [−1, 1] that
+    ``learn_variance=True`` it is (n, 2d): ε̂ and a second head ν ∈ [−1, 1] that
     interpolates log σ_t² between log β̃_t and log β_t (Nichol & Dhariwal 2021;
     see :func:`ddpm_lib.reverse.log_variance`): the "two outputs, mean and variance".
 

@@ -72,7 +72,7 @@ def check_variance(variance) -> str:
 
 
 def log_variance(
-    t, sched: Schedule, variance: str, v: torch.Tensor | None = None, like=None
+    t, sched: Schedule, variance: str, nu: torch.Tensor | None = None, like=None
 ) -> torch.Tensor:
     """log σ_t² of p_θ(x_{t−1} | x_t), shape (n, 1) (or (n, d) for "learned").
 
@@ -80,15 +80,16 @@ def log_variance(
         "beta":       σ_t² = β_t (the upper bound on the reverse variance).
         "beta_tilde": σ_t² = β̃_t (the lower bound; β̃_1 = 0, so t = 1 gets β̃_2 in the log,
                       a value never used because the last step adds no noise).
-        "learned":    log σ_t² = w log β_t + (1 − w) log β̃_t with w = (v + 1)/2 from the
-                      model's second output v ∈ [−1, 1] (Nichol & Dhariwal 2021, eq. 15).
+        "learned":    log σ_t² = κ log β_t + (1 − κ) log β̃_t with κ = (ν + 1)/2 from the
+                      model's second output ν ∈ [−1, 1] (``nu``; Nichol & Dhariwal 2021,
+                      eq. 15, who write v; chapter 9 keeps v for the v-prediction).
     """
     check_variance(variance)
     check_schedule(sched)
     if like is None:
         like = (
-            v
-            if isinstance(v, torch.Tensor)
+            nu
+            if isinstance(nu, torch.Tensor)
             else torch.zeros(
                 1,
                 dtype=torch.float32,
@@ -102,25 +103,25 @@ def log_variance(
         return log_beta
     if variance == "beta_tilde":
         return log_beta_tilde
-    if v is None:
-        raise ValueError("variance='learned' needs the model's variance output v")
-    if not isinstance(v, torch.Tensor):
+    if nu is None:
+        raise ValueError("variance='learned' needs the model's variance output nu")
+    if not isinstance(nu, torch.Tensor):
         raise TypeError(
-            f"v must be a torch.Tensor of values in [−1, 1], got {type(v).__name__}"
+            f"nu must be a torch.Tensor of values in [−1, 1], got {type(nu).__name__}"
         )
-    if v.numel() and v.device.type != "meta":
-        v_min, v_max = v.aminmax()
-        if not (v_min >= -1 and v_max <= 1):
+    if nu.numel() and nu.device.type != "meta":
+        nu_min, nu_max = nu.aminmax()
+        if not (nu_min >= -1 and nu_max <= 1):
             raise ValueError(
-                f"v (the model's variance output) must lie in [−1, 1], got values from "
-                f"{v_min.item():.4g} to {v_max.item():.4g}"
+                f"nu (the model's variance output) must lie in [−1, 1], got values from "
+                f"{nu_min.item():.4g} to {nu_max.item():.4g}"
             )
-    w = (v + 1) / 2
-    return w * log_beta + (1 - w) * log_beta_tilde
+    kappa = (nu + 1) / 2
+    return kappa * log_beta + (1 - kappa) * log_beta_tilde
 
 
 def split_output(out: torch.Tensor, d: int):
-    """Split a model output into (ε, v): shape (n, d) gives (ε, None); (n, 2d) gives both."""
+    """Split a model output into (ε, ν): shape (n, d) gives (ε, None); (n, 2d) gives both."""
     if out.shape[-1] == d:
         return out, None
     if out.shape[-1] == 2 * d:
@@ -155,7 +156,7 @@ def p_step(
         raise TypeError(
             f"model_out must be a torch.Tensor of shape (n, d) or (n, 2d), got {type(model_out).__name__}"
         )
-    eps, v = split_output(model_out, xt.shape[1])
+    eps, nu = split_output(model_out, xt.shape[1])
     tt = sched.check_t(check_steps(t, xt))
     mean = mean_from_eps(xt, tt, eps.to(xt.dtype), sched)
     if (
@@ -164,6 +165,6 @@ def p_step(
         else (tt.device.type != "meta" and bool((tt == 1).all()))
     ):
         return mean
-    log_var = log_variance(tt, sched, variance, v, like=xt)
+    log_var = log_variance(tt, sched, variance, nu, like=xt)
     z = randn_like(xt, generator)
     return torch.where(tt[:, None] == 1, mean, mean + (0.5 * log_var).exp() * z)

@@ -48,9 +48,9 @@ def _step_terms(x0, xt, t, eps_hat, log_var, sched):
 def hybrid_loss(model, x0: torch.Tensor, sched: Schedule, generator=None):
     """L_hybrid = L_simple + λ L_vlb, λ = :data:`VLB_WEIGHT`.   (eq. 9.3; Nichol & Dhariwal 2021)
 
-    One t ~ Uniform{1…T} and one ε per point of x0 (n, d). ``model`` returns (ε̂, v), shape
+    One t ~ Uniform{1…T} and one ε per point of x0 (n, d). ``model`` returns (ε̂, ν), shape
     (n, 2d). L_vlb = T · L_{t−1} (+ L_T, which has no parameters) uses the learned variance
-    log σ_t² = w log β_t + (1 − w) log β̃_t, w = (v + 1)/2, and the mean μ_θ built from a
+    log σ_t² = κ log β_t + (1 − κ) log β̃_t, κ = (ν + 1)/2, and the mean μ_θ built from a
     *detached* ε̂: the mean learns from L_simple only, the variance from L_vlb only.
     """
     check_points(x0, "x0")
@@ -58,13 +58,13 @@ def hybrid_loss(model, x0: torch.Tensor, sched: Schedule, generator=None):
     t = sample_t(x0.shape[0], sched, generator, x0.device)
     eps = randn_like(x0, generator)
     xt = q_sample(x0, t, sched, noise=eps)
-    eps_hat, v = split_output(model(xt, t), x0.shape[1])
-    if v is None:
+    eps_hat, nu = split_output(model(xt, t), x0.shape[1])
+    if nu is None:
         raise ValueError(
-            "model must output (ε̂, v), shape (n, 2d): build it with learn_variance=True"
+            "model must output (ε̂, ν), shape (n, 2d): build it with learn_variance=True"
         )
     simple = ((eps - eps_hat) ** 2).sum(1).mean()
-    log_var = log_variance(t, sched, "learned", v, like=x0)
+    log_var = log_variance(t, sched, "learned", nu, like=x0)
     terms = _step_terms(x0, xt, t, eps_hat.detach(), log_var, sched)
     return simple + VLB_WEIGHT * sched.T * terms.mean()
 
@@ -161,7 +161,7 @@ def bound_table(
 ) -> dict:
     """The bound's terms per point for several variances on the same draws: name → (n, T + 1).
 
-    ``variances``: name → "beta", "beta_tilde", "learned" (the model's v) or a tensor (T + 1,)
+    ``variances``: name → "beta", "beta_tilde", "learned" (the model's ν) or a tensor (T + 1,)
     of σ_t². Column 0 is L_T, column t the term of step t (as
     :func:`ddpm_lib.bound.bound_terms`); one draw of x_t per point and step, shared by every
     variance, so differences between rows are paired.   (eqs. 5.3, 5.4)
@@ -174,10 +174,10 @@ def bound_table(
     for step in range(1, sched.T + 1):
         t = torch.full((x0.shape[0],), step, dtype=torch.long, device=x0.device)
         xt = q_sample(x0, t, sched, generator=generator)
-        eps_hat, v = split_output(model(xt, t), x0.shape[1])
+        eps_hat, nu = split_output(model(xt, t), x0.shape[1])
         for name, var in variances.items():
             if isinstance(var, str):
-                log_var = log_variance(t, sched, var, v, like=x0).expand_as(x0)
+                log_var = log_variance(t, sched, var, nu, like=x0).expand_as(x0)
             else:
                 sigma2 = torch.as_tensor(var, dtype=x0.dtype, device=x0.device)
                 log_var = sigma2[step].log().expand_as(x0)

@@ -250,7 +250,7 @@ def test_save_and_load_round_trip_with_weights_only(tmp_path):
                 torch.tensor([3]), SCHED, "learned", torch.full((1, 2), 1.5)
             ),
             ValueError,
-            r"v .* must lie in \[−1, 1\]",
+            r"nu .* must lie in \[−1, 1\]",
         ),
     ],
 )

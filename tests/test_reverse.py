@@ -324,16 +324,16 @@ def test_unknown_variance_name_is_rejected():
             call()
 
 
-def test_learned_variance_needs_v():
+def test_learned_variance_needs_nu():
     """variance="learned" with a model output of d columns (no v) says the v output is needed."""
     sched = Schedule.named("linear", 10)
-    with pytest.raises(ValueError, match=r"learned.*variance output v"):
+    with pytest.raises(ValueError, match=r"learned.*variance output nu"):
         p_step(torch.zeros(3, 2), 5, torch.zeros(3, 2), sched, variance="learned")
 
 
 @pytest.mark.parametrize("cols", [1, 3, 5])
 def test_model_output_with_wrong_number_of_columns(cols):
-    """p_step needs a model output of d (ε̂) or 2d (ε̂, v) columns; the message gives both and what it got."""
+    """p_step needs a model output of d (ε̂) or 2d (ε̂, ν) columns; the message gives both and what it got."""
     sched = Schedule.named("linear", 10)
     with pytest.raises(ValueError, match=rf"d = 2 or 2d = 4 columns, got {cols}"):
         p_step(torch.zeros(3, 2), 5, torch.zeros(3, cols), sched)
