@@ -2,7 +2,7 @@
 """What the network should output: the five targets of chapter 8 on each data set.
 
     python tools/targets_table.py                  # three data sets, the book's settings
-    python tools/targets_table.py --steps 1500     # chapter 8's shorter training
+    python tools/targets_table.py --steps 1200     # chapter 8's shorter training
     python tools/targets_table.py --quick          # a smoke run with tiny settings
 
 For each data set and each target (ε, x_0, v, score, velocity) it trains the book's
