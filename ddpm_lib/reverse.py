@@ -77,12 +77,17 @@ def log_variance(
     """log σ_t² of p_θ(x_{t−1} | x_t), shape (n, 1) (or (n, d) for "learned").
 
     variance:
-        "beta":       σ_t² = β_t (the upper bound on the reverse variance).
-        "beta_tilde": σ_t² = β̃_t (the lower bound; β̃_1 = 0, so t = 1 gets β̃_2 in the log,
-                      a value never used because the last step adds no noise).
+        "beta":       σ_t² = β_t (the upper end of the learned range; exact for N(0, I)
+                      data, and above the best variance for data of variance ≤ 1 per
+                      coordinate on average, chapter 9).
+        "beta_tilde": σ_t² = β̃_t (the lower end, below the best variance for all data;
+                      β̃_1 = 0, so t = 1 gets β̃_2 in the log: sampling never uses it,
+                      the last step adds no noise, but the bound's decoder term and the
+                      learned range at t = 1 do).
         "learned":    log σ_t² = κ log β_t + (1 − κ) log β̃_t with κ = (ν + 1)/2 from the
-                      model's second output ν ∈ [−1, 1] (``nu``; Nichol & Dhariwal 2021,
-                      eq. 15, who write v; chapter 9 keeps v for the v-prediction).
+                      model's second output ν ∈ [−1, 1] (``nu``); κ is what Nichol &
+                      Dhariwal 2021 (eq. 15) write v, a letter the book keeps for
+                      chapter 8's v-prediction.
     """
     check_variance(variance)
     check_schedule(sched)
