@@ -198,16 +198,6 @@ def labelled(split: str = "train") -> torch.Tensor:
     return torch.cat([x, y[:, None].float()], 1)
 
 
-def quantize(x) -> torch.Tensor:
-    """Round images (n, 64) to the data's grey levels: x ← (round(clip(μ + s·x, 0, 16)) − μ)/s.
-
-    The last step from a generated image to a stored one, as Ho et al. (2020) end their
-    reverse process with a decoder to the discrete pixel values: the result is again a
-    point (n, 64) float32 whose pixels p are integers 0…16, like the data's.
-    """
-    return from_pixels(np.round(to_pixels(x, clip=True)))
-
-
 @lru_cache(maxsize=1)
 def classifiers():
     """Two digit readers fitted on the training digits (standardised as above).

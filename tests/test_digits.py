@@ -207,22 +207,6 @@ def test_labelled_digits_train_with_label_dropout():
     assert after < 0.8 * before
 
 
-def test_quantize_gives_grey_levels():
-    x_ho = digits.load("heldout")[0]
-    # real digits are already on the grey levels: unchanged (to float32 rounding)
-    assert torch.allclose(digits.quantize(x_ho), x_ho, atol=1e-5)
-    noisy = x_ho + 0.3 * torch.randn(
-        x_ho.shape, generator=torch.Generator().manual_seed(4)
-    )
-    p = digits.to_pixels(digits.quantize(noisy), clip=False)
-    assert (
-        np.abs(p - np.round(p)).max() < 1e-4 and p.min() > -1e-4 and p.max() < 16 + 1e-4
-    )
-    # each pixel moves by at most half a grey level (plus what clipping takes off)
-    raw = np.clip(digits.to_pixels(noisy, clip=False), 0, 16)
-    assert np.abs(p - raw).max() <= 0.5 + 1e-4
-
-
 def test_read_as_is_the_readers_accuracy():
     x_ho, y_ho = digits.load("heldout")
     reader = digits.classifiers()[0]
