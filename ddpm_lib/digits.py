@@ -15,10 +15,10 @@ learn from them) and 25 % held-out digits (never trained on; they give every noi
 
 Scores (each with its floor: the held-out digits scored the same way, :func:`evaluate`):
 C2ST against held-out digits (:func:`ddpm_lib.metrics.c2st`, in 64-D), the confidence of
-a digit classifier, the agreement of two different classifiers (an image without a
-label has no accuracy; two readers agreeing on which digit it is stands in for it), the
+a digit classifier, the agreement of two different classifiers (it needs no label), the
 histogram of the classes read, and the distance of each sample to its nearest training
-digit (a copy would be at distance 0).
+digit (a copy would be at distance 0). Samples drawn for a class (the conditional
+network) have a label, so the reader's accuracy on them is measured too (:func:`read_as`).
 """
 
 from __future__ import annotations
@@ -370,7 +370,11 @@ def train_digits(cfg: dict = SETTINGS, cache: bool = True, progress: bool = Fals
 
 
 def format_metrics(m: dict) -> str:
-    """A table: each score of :func:`evaluate` beside its floor."""
+    """A table: each score of :func:`evaluate` beside its floor.
+
+    If ``m`` also holds ``accuracy`` (the reader's accuracy on samples drawn for a
+    class, :func:`read_as`), a last row sets it beside the held-out accuracy.
+    """
     rows = [
         ("C2ST vs held-out (0.5 best)", "c2st", "{:.3f}"),
         ("reader's confidence", "confidence", "{:.3f}"),
@@ -383,4 +387,8 @@ def format_metrics(m: dict) -> str:
     lines = [f"{'score':<30}{'samples':>9}{'floor':>9}"]
     for name, k, fmt in rows:
         lines.append(f"{name:<30}{fmt.format(m[k]):>9}{fmt.format(m[k + '_floor']):>9}")
+    if "accuracy" in m:  # samples drawn for a class: the share read as that class
+        lines.append(
+            f"{'reader accuracy':<30}{m['accuracy']:>9.3f}{m['heldout_accuracy']:>9.3f}"
+        )
     return "\n".join(lines)

@@ -220,3 +220,12 @@ def test_read_as_is_the_readers_accuracy():
         digits.read_as(x_ho, 10)
     with pytest.raises(ValueError, match="c must be"):
         digits.read_as(x_ho, y_ho.numpy()[:5])
+
+
+def test_format_metrics_adds_the_accuracy_row_only_when_measured():
+    m = digits.evaluate(digits.load("heldout")[0][:200])
+    assert "reader accuracy" not in digits.format_metrics(m)
+    m["accuracy"] = 0.25
+    last = digits.format_metrics(m).splitlines()[-1]
+    assert last.startswith("reader accuracy") and "0.250" in last
+    assert f"{m['heldout_accuracy']:.3f}" in last
