@@ -423,9 +423,14 @@ def cfg_eps(model: ConditionalMLP, c, w: float):
     network on the batch stacked twice, with the classes and with the null class (at
     w = 0, where ε̃ is the conditional ε, only with the classes). The
     callable carries the model's ``schedule``, so the samplers refuse another one.
+    ``model``: a :class:`ConditionalMLP`, or another conditional network with its
+    ``classes`` C ≥ 1 and ``null`` = C, called as model(x, t, c) (chapter 11's digits).
     """
-    if not isinstance(model, ConditionalMLP):
-        raise TypeError(f"model must be a ConditionalMLP, got {type(model).__name__}")
+    if not (is_count(getattr(model, "classes", None)) and model.null == model.classes):
+        raise TypeError(
+            "model must be a conditional network with classes ≥ 1 and a null class "
+            f"(a ConditionalMLP), got {type(model).__name__}"
+        )
     w = _check_w(w)
     if is_count(c, 0):
         _classes_of(c, 1, model.classes, "cpu")

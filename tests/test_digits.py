@@ -8,6 +8,7 @@ import torch
 from sklearn.datasets import load_digits
 
 from ddpm_lib import digits
+from ddpm_lib import guidance as gd
 from ddpm_lib.losses import l_simple
 from ddpm_lib.schedules import Schedule
 from ddpm_lib.train import train
@@ -115,18 +116,116 @@ def test_train_digits_is_the_chapters_call():
     cfg = dict(digits.SETTINGS, hidden=16, steps=20, T=10)
     a = digits.train_digits(cfg, cache=False)
     torch.manual_seed(cfg["seed"])
-    net = digits.ResidualDenoiser(hidden=cfg["hidden"], blocks=cfg["blocks"])
+    net = digits.ResidualDenoiser(
+        hidden=cfg["hidden"], blocks=cfg["blocks"], classes=cfg["classes"]
+    )
     b = train(
         net,
-        digits.load("train")[0],
+        digits.labelled("train"),
         Schedule.named(cfg["schedule"], cfg["T"]),
         steps=cfg["steps"],
         batch_size=cfg["batch_size"],
         lr=cfg["lr"],
         seed=cfg["seed"],
+        loss_fn=gd.cfg_loss,
         progress=False,
         cache=False,
     )
     assert a.model.schedule.same_as(Schedule.named("sigmoid", 10))
     for pa, pb in zip(a.model.parameters(), b.model.parameters()):
         assert torch.equal(pa, pb)
+
+
+def test_conditional_denoiser_classes_null_and_initial_weights():
+    """classes > 0 adds a class row (and a null row) to the step's embedding, nothing else."""
+    torch.manual_seed(0)
+    plain = digits.ResidualDenoiser(hidden=32, blocks=2)
+    torch.manual_seed(0)
+    cond = digits.ResidualDenoiser(hidden=32, blocks=2, classes=10)
+    # the unconditional layers are made first, so they start from the same weights
+    for (na, pa), (nb, pb) in zip(plain.named_parameters(), cond.named_parameters()):
+        assert na == nb and torch.equal(pa, pb)
+    assert cond.null == 10 and cond.class_embed.num_embeddings == 11
+    x, t = torch.randn(6, 64), torch.full((6,), 30)
+    # a zero class vector makes the conditional network the plain one
+    with torch.no_grad():
+        cond.class_embed.weight[4].zero_()
+    assert torch.allclose(cond(x, t, 4), plain(x, t), atol=1e-6)
+    # None is the null class; different classes give different outputs
+    assert torch.equal(cond(x, t), cond(x, t, cond.null))
+    assert not torch.allclose(cond(x, t, 3), cond(x, t, 5))
+    per_row = cond(x, t, torch.tensor([0, 1, 2, 3, 4, 5]))
+    assert torch.allclose(per_row[2], cond(x[2:3], t[2:3], 2)[0], atol=1e-6)
+    with pytest.raises(ValueError, match="c must hold classes"):
+        cond(x, t, 11)
+    with pytest.raises(ValueError, match="classes = 0"):
+        plain(x, t, 3)
+    with pytest.raises(AttributeError, match="null"):
+        plain.null
+    with pytest.raises(ValueError, match="classes"):
+        digits.ResidualDenoiser(classes=-1)
+
+
+def test_conditional_denoiser_on_the_meta_device():
+    net = digits.ResidualDenoiser(hidden=16, blocks=1, classes=10).to("meta")
+    x = torch.empty(5, 64, device="meta")
+    out = net(x, torch.full((5,), 7, device="meta"), torch.zeros(5, dtype=torch.long))
+    assert out.device.type == "meta" and out.shape == (5, 64)
+    eps = gd.cfg_eps(net, 3, 2.0)
+    assert eps(x, torch.full((5,), 7, device="meta")).shape == (5, 64)
+
+
+def test_cfg_eps_guides_the_digits_network():
+    """cfg_eps on it is (1 + w) ε(x, t, c) − w ε(x, t, null), computed by hand."""
+    torch.manual_seed(1)
+    net = digits.ResidualDenoiser(hidden=32, blocks=1, classes=10).eval()
+    x, t = torch.randn(8, 64), torch.full((8,), 50)
+    c = torch.arange(8) % 10
+    with torch.no_grad():
+        want = 3.0 * net(x, t, c) - 2.0 * net(x, t, None)
+        assert torch.allclose(gd.cfg_eps(net, c, 2.0)(x, t), want, atol=1e-5)
+        assert torch.allclose(gd.cfg_eps(net, 7, 0.0)(x, t), net(x, t, 7), atol=1e-6)
+    with pytest.raises(TypeError, match="conditional"):
+        gd.cfg_eps(digits.ResidualDenoiser(hidden=8, blocks=1), 3, 1.0)
+
+
+def test_labelled_digits_train_with_label_dropout():
+    data = digits.labelled("train")
+    x, y = digits.load("train")
+    assert data.shape == (len(x), 65)
+    assert torch.equal(data[:, :64], x) and torch.equal(data[:, 64].long(), y)
+    cfg = dict(digits.SETTINGS, hidden=32, blocks=1, steps=150, T=20, classes=10)
+    res = digits.train_digits(cfg, cache=False)
+    assert res.model.train_config["loss_fn"] == "cfg_loss"
+    sched = Schedule.named("sigmoid", 20)
+    g = torch.Generator().manual_seed(3)
+    torch.manual_seed(cfg["seed"])
+    fresh = digits.ResidualDenoiser(hidden=32, blocks=1, classes=10)
+    before = gd.cfg_loss(fresh, data[:600], sched, generator=g).item()
+    g = torch.Generator().manual_seed(3)
+    after = gd.cfg_loss(res.raw_model, data[:600], sched, generator=g).item()
+    assert after < 0.8 * before
+
+
+def test_read_as_is_the_readers_accuracy():
+    x_ho, y_ho = digits.load("heldout")
+    reader = digits.classifiers()[0]
+    want = reader.score(x_ho.double().numpy(), y_ho.numpy())
+    assert digits.read_as(x_ho, y_ho.numpy()) == pytest.approx(want, abs=1e-12)
+    zeros = x_ho[y_ho == 0]
+    assert digits.read_as(zeros, 0) == pytest.approx(
+        (reader.predict(zeros.double().numpy()) == 0).mean(), abs=1e-12
+    )
+    with pytest.raises(ValueError, match="c must be"):
+        digits.read_as(x_ho, 10)
+    with pytest.raises(ValueError, match="c must be"):
+        digits.read_as(x_ho, y_ho.numpy()[:5])
+
+
+def test_format_metrics_adds_the_accuracy_row_only_when_measured():
+    m = digits.evaluate(digits.load("heldout")[0][:200])
+    assert "reader accuracy" not in digits.format_metrics(m)
+    m["accuracy"] = 0.25
+    last = digits.format_metrics(m).splitlines()[-1]
+    assert last.startswith("reader accuracy") and "0.250" in last
+    assert f"{m['heldout_accuracy']:.3f}" in last
