@@ -13,7 +13,7 @@ the gradient of the combined batch's mean is the mean over ranks of the gradient
 each shard's mean. DistributedDataParallel (DDP) averages the ranks' gradients, so
 every rank receives the gradient of one process with the combined batch and takes
 the same Adam step; the EMA and the snapshots follow. Only the sums are split
-differently, so the weights agree with one process to rounding (float64: ~1e-15
+differently, so the weights agree with one process to rounding (float64: ~1e-16
 relative per step), not bitwise.
 
 How the loss functions stay unchanged: the loss is called on the whole combined
@@ -130,9 +130,11 @@ class _ScaleGrad(torch.autograd.Function):
 class ShardedModel(torch.nn.Module):
     """The network as the loss function sees it on one rank (see the module docstring).
 
-    ``model(x, t)`` with x (B, d) and t (B,) of the combined batch runs the DDP-wrapped
-    network on this rank's rows only and returns the outputs of all B rows: the
-    other ranks' rows gathered without gradient, its own with the gradient times W.
+    ``model(x, t, *more)`` with x (B, d) and t (B,) of the combined batch runs the
+    DDP-wrapped network on this rank's rows only and returns the outputs of all B rows:
+    the other ranks' rows gathered without gradient, its own with the gradient times W.
+    Further per-row arguments (tensors of B rows, e.g. chapter 10's classes) are split
+    the same way. Other attributes (e.g. ``classes``, ``null``) are the network's.
     """
 
     def __init__(self, module: torch.nn.Module, batch_size: int):
@@ -144,7 +146,13 @@ class ShardedModel(torch.nn.Module):
         ids = [device.index] if device.type == "cuda" else None
         self.ddp = DistributedDataParallel(module, device_ids=ids)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self.ddp.module, name)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, *more) -> torch.Tensor:
         if x.shape[0] != self.batch_size:
             raise ValueError(
                 f"under data parallelism the loss function must call the model on the "
@@ -152,11 +160,19 @@ class ShardedModel(torch.nn.Module):
                 f"{x.shape[0]}"
             )
         t = t if t.dim() == 0 else t[self.rows]
-        own = self.ddp(x[self.rows], t)
+        more = [self._rows_of(a) for a in more]
+        own = self.ddp(x[self.rows], t, *more)
         parts = [torch.empty_like(own) for _ in range(self.world_size)]
         dist.all_gather(parts, own.detach().contiguous())
         parts[self.rank] = _ScaleGrad.apply(own, float(self.world_size))
         return torch.cat(parts)
+
+    def _rows_of(self, a):
+        """This rank's rows of a per-row argument; anything else as it is."""
+        per_row = (
+            isinstance(a, torch.Tensor) and a.dim() and a.shape[0] == self.batch_size
+        )
+        return a[self.rows] if per_row else a
 
 
 def free_port() -> int:

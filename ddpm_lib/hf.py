@@ -17,12 +17,14 @@ mismatch costs):
 - DDIM ``timestep_spacing="trailing"``: steps T, T − T/S, …, T/S in the book's t (the
   book's :func:`~ddpm_lib.sampling.ddim_timesteps`), so the chain starts at pure noise.
   diffusers' default "leading" takes 0, T/S, … (k), i.e. starts at t = T − T/S + 1.
-  (diffusers steps from k to k − T//S, so S must divide T for the grids to agree.)
+  (diffusers steps from k to k − T//S, not to the next listed timestep, so S must divide
+  T for the steps to agree; :func:`hf_sample` refuses a DDIM scheduler with another S.)
 - DDIM ``set_alpha_to_one=True``: the last step goes to ᾱ = 1, the data (the book's t = 0);
   False would stop at ᾱ_1, one step short.
 - Precision: diffusers keeps its tables (β, ᾱ) in float32 whatever it is given;
   ``float64=True`` replaces them by the book's float64 values, after which every step runs
-  in the dtype of x (DDPM and DDIM). DPM-Solver keeps float32 noise levels (its σ grid).
+  in the dtype of x (DDPM and DDIM). DPM-Solver computes its steps in float32 whatever
+  the dtype of x (its σ from a float32 cumulative product of the α), and returns x's dtype.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import warnings
 
 import torch
 
-from ._checks import check_generator, check_points
+from ._checks import check_generator, check_points, is_count
 from .models import check_model_schedule
 from .schedules import check_schedule
 
@@ -111,8 +113,9 @@ def ddim_scheduler(
 def dpm_solver_scheduler(sched, **settings):
     """A ``diffusers.DPMSolverMultistepScheduler`` (DPM-Solver++, Lu et al. 2022) for the book's schedule.
 
-    Its own defaults otherwise (second order, its "linspace" grid, lower order at the
-    last steps); ``settings`` overrides them (e.g. ``lower_order_final=False``).
+    Its own defaults otherwise: second order, its "linspace" grid, and, as the book's
+    DPM-Solver++(2M) (:func:`ddpm_lib.solvers.sample`), a first-order last step to σ = 0
+    (``final_sigmas_type="zero"``); ``settings`` overrides them.
     """
     from diffusers import DPMSolverMultistepScheduler
 
@@ -131,6 +134,18 @@ def unipc_scheduler(sched, **settings):
 def book_steps(scheduler) -> list[int]:
     """The scheduler's timesteps in the book's indexing, t = k + 1."""
     return [int(k) + 1 for k in scheduler.timesteps]
+
+
+def _check_ddim_steps(scheduler, sched, steps, timesteps) -> None:
+    """diffusers' DDIM steps from k to k − T//S: with S not dividing T that is not the grid it lists."""
+    if type(scheduler).__name__ != "DDIMScheduler" or timesteps is not None:
+        return
+    S = sched.T if steps is None else steps
+    if not is_count(S) or sched.T % S:
+        raise ValueError(
+            f"steps must divide T = {sched.T} for diffusers' DDIM (it steps from k to "
+            f"k − T//steps, not to its next listed timestep), got {steps!r}"
+        )
 
 
 @torch.no_grad()
@@ -157,6 +172,7 @@ def hf_sample(
     check_model_schedule(model, sched)
     check_points(x_T, "x_T")
     check_generator(generator)
+    _check_ddim_steps(scheduler, sched, steps, timesteps)
     with warnings.catch_warnings():
         # DPM-Solver's set_timesteps calls np.array on a tensor, which numpy ≥ 2 warns
         # about (a copy, harmless here); keep that out of the chapters' outputs.

@@ -8,8 +8,8 @@ Tolerance: in float64 the two runs differ only in the order in which the gradien
 row sums are added (each process sums its half, then the halves are added), about
 1e-16 relative per step; Adam's update is a ratio of gradient moments, so a relative
 error stays relative, and over 100 steps it stays near 1e-15. 1e-10 leaves a wide
-margin for that growth, while any difference in the random draws (another batch,
-t or ε for a row) moves the weights by more than 1e-3 (checked below).
+margin for that growth, while another run (checked below: each process's 32 rows
+trained alone as a batch) is more than 1e-3 away.
 """
 
 from __future__ import annotations
@@ -69,6 +69,22 @@ def test_two_processes_give_the_model_of_one_process_with_the_combined_batch(
     # another run, far outside the tolerance.
     half = train(model, DATA, SCHED, **_settings(loss_fn=loss_fn, batch_size=32))
     assert _max_diff(half.raw_model, two.raw_model) > 1e-3
+
+
+def test_a_conditional_network_with_label_dropout_trains_the_same_on_two_processes():
+    """Chapter 10's loss calls model(x, t, c) and reads model.null: the classes are split
+    with the rows, and the result is one process's with the combined batch."""
+    from ddpm_lib import guidance as gd
+
+    laws = gd.class_laws("moons", 2)
+    data = gd.labelled_data(laws, 1000, seed=0).double()
+    torch.manual_seed(0)
+    model = gd.ConditionalMLP(hidden=32, depth=2).double()
+    kw = _settings(loss_fn=gd.cfg_loss, steps=60, snapshot_at=())
+    one = train(model, data, SCHED, **kw)
+    two = train_parallel(2, model, data, SCHED, start_method=START, **kw)
+    assert _max_diff(one.raw_model, two.raw_model) < TOL
+    assert (one.losses - two.losses).abs().max() < TOL
 
 
 def test_a_batch_that_does_not_split_is_refused():

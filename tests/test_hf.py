@@ -131,9 +131,18 @@ def test_dpm_solver_on_the_book_grid(setup):
     sched, model, x_T = setup
     grid = time_grid(sched, 8, "logsnr")
     book, _ = sample(model, sched, x_T, grid, "dpmpp2m")
-    s = hf.dpm_solver_scheduler(sched, lower_order_final=False)
+    s = hf.dpm_solver_scheduler(sched)  # its defaults: a first-order last step, as ours
     x = hf.hf_sample(model, sched, s, x_T, timesteps=[t - 1 for t in grid[:-1]])
     assert (x - book).abs().max() < 1e-4 * (1 + book.abs().max())
+
+
+def test_ddim_steps_that_do_not_divide_T_are_refused(setup):
+    """diffusers' DDIM steps from k to k − T//S, which is not its listed grid when S does not
+    divide T (T = 40, S = 3: steps of 13 from its listed 40, 27, 14): refused, naming steps."""
+    sched, model, x_T = setup
+    with pytest.raises(ValueError, match="steps must divide T = 40"):
+        hf.hf_sample(model, sched, hf.ddim_scheduler(sched), x_T, 3)
+    hf.hf_sample(model, sched, hf.ddim_scheduler(sched), x_T, 8)  # 8 divides 40
 
 
 def test_float32_model_runs_in_float32(setup):
