@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -88,7 +89,11 @@ def test_every_chapter_is_placed(build_book):
 
 
 def _record(args):
-    path, name = args
+    """A task: wait for the file ``gate`` if one is given, then append ``name`` to ``path``."""
+    path, name, gate = args
+    deadline = time.monotonic() + 30
+    while gate is not None and not gate.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
     with open(path, "a") as f:
         f.write(name + "\n")
 
@@ -98,11 +103,15 @@ def test_waiting_pages_start_in_the_order_given(build_book, tmp_path):
     from sphinx.util.parallel import ParallelTasks
 
     def run():
-        log = tmp_path / "log.txt"
+        # The first task waits until all four are queued, so the order cannot depend
+        # on how fast it finishes (a task done early lets the next one start at once).
+        log, gate = tmp_path / "log.txt", tmp_path / "gate"
         log.unlink(missing_ok=True)
+        gate.unlink(missing_ok=True)
         tasks = ParallelTasks(1)
         for name in "abcd":
-            tasks.add_task(_record, (log, name))
+            tasks.add_task(_record, (log, name, gate if name == "a" else None))
+        gate.touch()
         tasks.join()
         return log.read_text().split()
 
