@@ -2,7 +2,7 @@
 """What the network should output: the five targets of chapter 8 on each data set.
 
     python tools/targets_table.py                  # three data sets, the book's settings
-    python tools/targets_table.py --steps 1200     # chapter 8's shorter training
+    python tools/targets_table.py --steps 700 --lr 0.01   # chapter 8's shorter training
     python tools/targets_table.py --quick          # a smoke run with tiny settings
 
 For each data set and each target (ε, x_0, v, score, velocity) it trains the book's
@@ -110,6 +110,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny settings")
     parser.add_argument("--steps", type=int, default=None, help="training steps")
+    parser.add_argument("--lr", type=float, default=None, help="first learning rate")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
     parser.add_argument("--per-step", type=int, default=400, help="draws per step")
     parser.add_argument("--nll-points", type=int, default=None)
@@ -117,6 +118,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     cfg = QUICK if args.quick else SETTINGS
+    if args.lr is not None:
+        cfg = dict(cfg, lr=args.lr)
     steps = args.steps or cfg["steps"]
     nll_points = args.nll_points or cfg["nll_points"]
     start, results, texts = time.perf_counter(), {}, []
@@ -128,7 +131,9 @@ def main(argv=None) -> int:
         f"\n{steps} training steps per network; {time.perf_counter() - start:.0f} s\n"
     )
     print("\n\n".join(texts))
-    args.out.write_text(json.dumps({"steps": steps, "results": results}, indent=1))
+    args.out.write_text(
+        json.dumps({"steps": steps, "lr": cfg["lr"], "results": results}, indent=1)
+    )
     return 0
 
 
