@@ -146,9 +146,9 @@ def _gradient_on_two(rank, port, out):
 
 def test_the_gradient_on_two_processes_is_the_gradient_of_the_combined_batch(tmp_path):
     """Each rank back-propagates its 32 rows times W = 2, and DDP averages the ranks: the
-    gradient is the one-process gradient of the 64-row loss. Adam's update is nearly blind
-    to a constant factor in the gradient, so the training tests above would hardly see a
-    wrong W; this test compares the gradients themselves (a missing factor halves them)."""
+    gradient is the one-process gradient of the 64-row loss. The training tests above see
+    the gradient only through Adam's updates; this one compares the gradients themselves
+    (without the factor W they would be halved)."""
     model = _model()
     l_simple(
         model, DATA[:64], SCHED, generator=torch.Generator().manual_seed(5)
