@@ -5,8 +5,8 @@ L_hybrid), then at T = 100 and at 20 and 10 strided steps print the bound of the
 with σ_t² = β_t, β̃_t, learned, and its own optimal σ*_t²; of the ideal denoiser with
 β_t, β̃_t and the optimal (analytic) σ*_t²; the exact entropy; the paired differences
 learned − best fixed in standard errors; and the sample quality (JS / floor, C2ST) with
-each variance. Not run by the book (three trainings of 5000 steps; with L_hybrid a step took
-about 14 ms on one thread here, so about 70 s each).
+each variance. Not run by the book (three trainings of 5000 steps, 56–58 s each on one thread
+here; the whole run about 4 minutes).
 
     PYTHONPATH=$PWD python tools/variance_table.py [--quick] [--sets moons ...]
 """
